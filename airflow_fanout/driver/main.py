@@ -1,0 +1,106 @@
+"""The spark-submit entry point of the fan-out driver.
+
+    spark-submit [--packages io.delta:...] airflow_fanout/driver/main.py --spec spec.json \
+        [--param ds=2026-11-01 ...] [--report report.json]
+
+Exit codes: 0 done, 1 run failed, 2 invalid spec (nothing read, nothing written).
+The last line on stdout is the path of the JSON run report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Started as a script by spark-submit: make the package importable (it sits two levels up,
+    # or is shipped with --py-files).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from airflow_fanout.exceptions import FanOutError, SpecError  # noqa: E402
+from airflow_fanout.spec.model import FanOutSpec, Scalar  # noqa: E402
+from airflow_fanout.spec.validate import load_spec_file, parse_spec  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC = 0, 1, 2
+log = logging.getLogger("airflow_fanout.driver")
+
+
+def parse_param(text: str) -> tuple[str, Scalar]:
+    """``name=value`` from ``--param``; the value stays a string (typed by the expression)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--param needs name=value, got {text!r}")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="airflow_fanout.driver", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", required=True, help="path of the JSON sink spec")
+    parser.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE",
+                        help="set a spec parameter (repeatable); bound as a literal, never pasted into SQL")
+    parser.add_argument("--report", help="where to write the JSON run report "
+                        "(default: <checkpoint>/_fanout/reports/<utc time>.json)")
+    return parser
+
+
+def default_report_path(spec: FanOutSpec) -> str:
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    checkpoint = spec.run.checkpoint
+    if "://" in checkpoint and not checkpoint.startswith("file:"):
+        return str(Path.cwd() / f"fanout-report-{spec.app_id}-{stamp}.json")
+    local = checkpoint.removeprefix("file://").removeprefix("file:")
+    return str(Path(local) / "_fanout" / "reports" / f"{stamp}.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("FANOUT_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        doc = load_spec_file(args.spec)
+        spec = parse_spec(doc, dict(args.param))
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_INVALID_SPEC
+    except OSError as exc:
+        print(f"cannot read spec {args.spec}: {exc}", file=sys.stderr)
+        return EXIT_INVALID_SPEC
+
+    from airflow_fanout.driver.preflight import parse_expressions
+    from airflow_fanout.driver.runner import FanOutRun
+    from airflow_fanout.driver.session import build_session
+
+    spark = build_session(f"fanout-{spec.app_id}")
+    try:
+        parse_expressions(spark, doc)
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
+        spark.stop()
+        return EXIT_INVALID_SPEC
+    run = FanOutRun(spark, spec)
+    report_path = args.report or default_report_path(spec)
+    code = EXIT_OK
+    try:
+        run.run()
+    except FanOutError as exc:
+        log.error("run failed: %s", exc)
+        code = EXIT_FAILED
+    except Exception as exc:  # a Spark or py4j error outside any sink write
+        log.error("run failed: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        code = EXIT_FAILED
+    finally:
+        path = run.report.write(report_path)
+        for sink, totals in run.report.sink_totals().items():
+            log.info("sink %s: %s", sink, totals)
+        print(path, flush=True)
+        spark.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The driver's SparkSession. Delta's jars come from spark-submit (``--packages`` or ``--jars``);
+the SQL extension and catalog are set here too so a plain ``spark-submit main.py`` works."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from airflow_fanout.delta_packages import DELTA_SQL_CONFS
+from airflow_fanout.exceptions import RunError
+
+
+def build_session(app_name: str) -> SparkSession:
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in DELTA_SQL_CONFS.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    require_delta(spark)
+    return spark
+
+
+def require_delta(spark: SparkSession) -> None:
+    """Fail clearly when Delta's classes are not on the driver's classpath."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    try:
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+    except Exception as exc:
+        raise RunError(
+            "Delta Lake is not on the Spark classpath: submit with "
+            "--packages io.delta:delta-spark_<spark major.minor>_2.13:<delta version> "
+            "(airflow-fanout run adds it for you)"
+        ) from exc

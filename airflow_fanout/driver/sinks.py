@@ -1,0 +1,203 @@
+"""One function per write mode. Every write carries the sink's Delta transaction id.
+
+Appends and overwrites pass ``txnAppId``/``txnVersion`` as writer options. MERGE takes them from
+the SQL confs ``spark.databricks.delta.write.txnAppId``/``txnVersion``, which are per SparkSession,
+so each sink writes through a session of its own (``spark.newSession()``, same SparkContext)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from delta.tables import DeltaMergeBuilder, DeltaTable
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql import functions as F
+
+from airflow_fanout.driver.transforms import (
+    aggregate_groups,
+    expr,
+    null_safe_join_condition,
+    sink_rows,
+    touched_groups,
+    with_params,
+    drop_params,
+    group_columns,
+)
+from airflow_fanout.spec.model import Scalar, SinkSpec, TableRef
+
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+_DELETE_FLAG = "__fanout_delete"
+
+
+@dataclass(frozen=True)
+class SinkWrite:
+    """Everything one write of one sink needs."""
+
+    sink: SinkSpec
+    session: SparkSession
+    rows: DataFrame
+    txn_app_id: str
+    txn_version: int
+    params: Mapping[str, Scalar]
+    replace_where: str | None = None
+    upstream: SinkSpec | None = None
+    table_exists: bool = True
+
+
+def write_sink(write: SinkWrite) -> None:
+    """Write one sink in its mode."""
+    sink = write.sink
+    if sink.aggregate is not None:
+        write_aggregate(write)
+    elif sink.mode == "merge":
+        write_merge(write)
+    elif sink.mode == "overwrite" or write.replace_where is not None:
+        write_overwrite(write)
+    else:
+        write_append(write)
+
+
+def _writer(write: SinkWrite, frame: DataFrame, mode: str) -> DataFrameWriter:
+    sink = write.sink
+    writer = (
+        frame.write.format("delta")
+        .mode(mode)
+        .options(**sink.options)
+        .option("txnAppId", write.txn_app_id)
+        .option("txnVersion", str(write.txn_version))
+    )
+    if sink.merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    if sink.partition_by:
+        writer = writer.partitionBy(*sink.partition_by)
+    return writer
+
+
+def _save(writer: DataFrameWriter, ref: TableRef) -> None:
+    if ref.path is not None:
+        writer.save(ref.path)
+    else:
+        writer.saveAsTable(ref.table or "")
+
+
+def write_append(write: SinkWrite) -> None:
+    _save(_writer(write, write.rows, "append"), write.sink.ref)
+
+
+def write_overwrite(write: SinkWrite) -> None:
+    """Replace the rows matching ``replace_where`` (the slice) with this batch's rows, atomically."""
+    predicate = write.replace_where
+    assert predicate is not None, "overwrite needs a replace_where (validated in the spec)"
+    writer = _writer(write, write.rows, "overwrite").option("replaceWhere", predicate)
+    _save(writer, write.sink.ref)
+
+
+def _delta_table(session: SparkSession, ref: TableRef) -> DeltaTable:
+    if ref.path is not None:
+        return DeltaTable.forPath(session, ref.path)
+    return DeltaTable.forName(session, ref.table or "")
+
+
+def _ensure_table(write: SinkWrite, frame: DataFrame) -> None:
+    """Create an empty table with ``frame``'s schema, so the first batch can be a MERGE too."""
+    if write.table_exists:
+        return
+    writer = frame.limit(0).write.format("delta").mode("append").options(**write.sink.options)
+    if write.sink.partition_by:
+        writer = writer.partitionBy(*write.sink.partition_by)
+    _save(writer, write.sink.ref)
+
+
+def _run_merge(write: SinkWrite, builder: DeltaMergeBuilder) -> None:
+    """Execute a MERGE with this sink's txn id in the sink's own session."""
+    conf = write.session.conf
+    conf.set(TXN_APP_ID_CONF, write.txn_app_id)
+    conf.set(TXN_VERSION_CONF, str(write.txn_version))
+    try:
+        builder.execute()
+    finally:
+        conf.unset(TXN_APP_ID_CONF)
+        conf.unset(TXN_VERSION_CONF)
+
+
+def merge_source(rows: DataFrame, sink: SinkSpec, params: Mapping[str, Scalar]) -> DataFrame:
+    """The MERGE source: one row per key (the latest by ``sequence_by``), with a delete flag.
+
+    Several changes to one key in one batch must not fail the MERGE, so they are reduced to
+    the latest first; ``delete_when`` is evaluated once here, not inside the MERGE."""
+    merge = sink.merge
+    assert merge is not None
+    out = rows
+    if merge.sequence_by is not None:
+        from pyspark.sql import Window
+
+        latest = F.row_number().over(Window.partitionBy(*merge.keys).orderBy(F.col(merge.sequence_by).desc()))
+        out = out.withColumn("__fanout_rank", latest).where("__fanout_rank = 1").drop("__fanout_rank")
+    if merge.delete_when is not None:
+        flagged = with_params(out, [merge.delete_when], params)
+        out = drop_params(flagged.withColumn(_DELETE_FLAG, F.coalesce(expr(merge.delete_when), F.lit(False))))
+    return out
+
+
+def write_merge(write: SinkWrite) -> None:
+    """Upsert by keys; with ``sequence_by`` an older change never overwrites a newer one, with
+    ``delete_when`` matching rows are deleted. Inserts, updates and deletes are one MERGE."""
+    sink, merge = write.sink, write.sink.merge
+    assert merge is not None
+    source = merge_source(write.rows, sink, write.params)
+    data_columns = [c for c in source.columns if c != _DELETE_FLAG]
+    _ensure_table(write, source.select(*data_columns))
+    target = _delta_table(write.session, sink.ref)
+    condition = null_safe_join_condition("t", "s", merge.keys)
+    values = {c: f"s.`{c}`" for c in data_columns}
+    newer = f"s.`{merge.sequence_by}` > t.`{merge.sequence_by}`" if merge.sequence_by else None
+    is_delete = f"s.`{_DELETE_FLAG}`" if merge.delete_when else None
+    builder = target.alias("t").merge(source.alias("s"), condition)
+    if is_delete:
+        delete_cond = f"{is_delete} AND ({newer})" if newer else is_delete
+        builder = builder.whenMatchedDelete(condition=delete_cond)
+    update_cond = " AND ".join(c for c in (f"NOT {is_delete}" if is_delete else None, newer) if c) or None
+    builder = builder.whenMatchedUpdate(condition=update_cond, set=values)
+    builder = builder.whenNotMatchedInsert(condition=f"NOT {is_delete}" if is_delete else None, values=values)
+    if sink.merge_schema:
+        write.session.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
+    _run_merge(write, builder)
+
+
+def write_aggregate(write: SinkWrite) -> None:
+    """Recompute every group this batch touches from the upstream table, then MERGE the groups.
+
+    A window that spans batches (or gets a late event) is recomputed over all upstream rows, so
+    the table always equals the aggregate of everything written upstream, whatever the batches."""
+    sink, aggregate, upstream = write.sink, write.sink.aggregate, write.upstream
+    assert aggregate is not None and upstream is not None
+    touched = touched_groups(write.rows, aggregate)
+    upstream_rows = sink_rows(_read_table(write.session, upstream.ref), _without_upstream(sink), write.params)
+    keyed = group_columns(upstream_rows, aggregate)
+    cond = null_safe_join_condition("u", "g", aggregate.group_columns)
+    affected = keyed.alias("u").join(F.broadcast(touched).alias("g"), expr(cond), "left_semi")
+    groups = aggregate_groups(affected.drop("window_start", "window_end") if aggregate.window else affected,
+                              aggregate, write.params)
+    _ensure_table(write, groups)
+    target = _delta_table(write.session, sink.ref)
+    builder = (
+        target.alias("t")
+        .merge(groups.alias("s"), null_safe_join_condition("t", "s", aggregate.group_columns))
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+    )
+    _run_merge(write, builder)
+
+
+def _without_upstream(sink: SinkSpec) -> SinkSpec:
+    """The aggregate sink's own row transforms (where/columns/select), applied to upstream rows."""
+    from dataclasses import replace
+
+    return replace(sink, dedupe=None, aggregate=None)
+
+
+def _read_table(session: SparkSession, ref: TableRef) -> DataFrame:
+    if ref.path is not None:
+        return session.read.format("delta").load(ref.path)
+    return session.read.table(ref.table or "")

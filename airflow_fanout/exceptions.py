@@ -1,0 +1,48 @@
+"""Error types. One base, ``FanOutError``; spec errors carry JSON paths, run errors a sink and batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FanOutError(Exception):
+    """Base class of every error airflow-fanout raises on purpose."""
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a spec: where (a JSON path such as ``sinks[2].merge.keys``) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '<spec>'}: {self.message}"
+
+
+class SpecError(FanOutError):
+    """The spec is invalid. ``issues`` lists every problem found, each with its JSON path."""
+
+    def __init__(self, issues: list[SpecIssue]) -> None:
+        self.issues = list(issues)
+        lines = "\n".join(f"  - {issue}" for issue in self.issues)
+        super().__init__(f"invalid fan-out spec ({len(self.issues)} error(s)):\n{lines}")
+
+
+class RunError(FanOutError):
+    """A run failed while writing a sink."""
+
+    def __init__(self, message: str, *, sink: str | None = None, batch_id: int | None = None) -> None:
+        self.sink = sink
+        self.batch_id = batch_id
+        where = []
+        if sink is not None:
+            where.append(f"sink '{sink}'")
+        if batch_id is not None:
+            where.append(f"batch {batch_id}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(f"{prefix}{message}")
+
+
+class CheckpointResetError(RunError):
+    """The checkpoint is behind what the sink tables recorded: it was deleted or reset."""

@@ -1,0 +1,249 @@
+"""Validation: the JSON Schema first, then the rules a schema cannot say. All errors at once,
+each with the JSON path of the field it is about (``sinks[2].merge.keys``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from airflow_fanout.exceptions import SpecError, SpecIssue
+from airflow_fanout.spec.model import FanOutSpec, Scalar
+from airflow_fanout.spec.params import lexical_problem, param_names
+
+
+@cache
+def spec_schema() -> dict[str, Any]:
+    """The JSON Schema of spec version 1, as shipped in the package."""
+    text = files("airflow_fanout.spec").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """``['sinks', 2, 'merge', 'keys']`` -> ``sinks[2].merge.keys``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _schema_issues(doc: Mapping[str, Any]) -> list[SpecIssue]:
+    validator = jsonschema.Draft202012Validator(spec_schema())
+    issues = []
+    for error in validator.iter_errors(doc):
+        path = list(error.absolute_path)
+        issues.append(SpecIssue(json_path(path), _schema_message(error)))
+    return sorted(issues, key=lambda i: (i.path, i.message))
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown key(s) {', '.join(repr(k) for k in extra)}"
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required")
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(repr(v) for v in error.validator_value)}"
+    if error.validator == "pattern":
+        return f"{error.instance!r} does not match the pattern {error.validator_value!r}"
+    return error.message
+
+
+def sql_fields(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every SQL expression in a (schema-valid) spec, with its JSON path."""
+    source = doc.get("source", {})
+    if "where" in source:
+        yield "source.where", source["where"]
+    sl = doc.get("run", {}).get("slice")
+    if sl and "where" in sl:
+        yield "run.slice.where", sl["where"]
+    for i, sink in enumerate(doc.get("sinks", [])):
+        base = f"sinks[{i}]"
+        for key in ("where", "replace_where"):
+            if key in sink:
+                yield f"{base}.{key}", sink[key]
+        for name, expr in sink.get("columns", {}).items():
+            yield f"{base}.columns.{name}", expr
+        for j, expr in enumerate(sink.get("select", [])):
+            yield f"{base}.select[{j}]", expr
+        if "order_by" in sink.get("dedupe", {}):
+            yield f"{base}.dedupe.order_by", sink["dedupe"]["order_by"]
+        if "delete_when" in sink.get("merge", {}):
+            yield f"{base}.merge.delete_when", sink["merge"]["delete_when"]
+        for name, expr in sink.get("aggregate", {}).get("measures", {}).items():
+            yield f"{base}.aggregate.measures.{name}", expr
+
+
+def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    add = lambda path, msg: issues.append(SpecIssue(path, msg))  # noqa: E731
+    source, run, sinks = doc["source"], doc["run"], doc["sinks"]
+
+    fmt = source["format"]
+    if fmt == "table" and "table" not in source:
+        add("source.table", "required for format 'table'")
+    if fmt in ("delta", "json", "parquet", "csv") and "path" not in source and "table" not in source:
+        add("source.path", f"required for format {fmt!r}")
+    if fmt in ("json", "csv") and run["mode"] == "stream" and "schema" not in source:
+        add("source.schema", f"required for a {fmt} stream (Spark cannot infer a streaming file schema)")
+    if fmt == "rate" and ("path" in source or "table" in source):
+        add("source", "a 'rate' source takes no path or table")
+    if "path" in source and "table" in source:
+        add("source", "give 'path' or 'table', not both")
+
+    if run["mode"] == "stream":
+        if "slice" in run:
+            add("run.slice", "only for mode 'batch'")
+    else:
+        if "trigger" in run:
+            add("run.trigger", "only for mode 'stream'")
+        if "slice" not in run:
+            add("run.slice", "required for mode 'batch' (the slice to read and replace)")
+        if fmt == "rate":
+            add("source.format", "a 'rate' source can only be streamed (mode 'stream')")
+
+    names: dict[str, int] = {}
+    targets: dict[str, int] = {}
+    for i, sink in enumerate(sinks):
+        base = f"sinks[{i}]"
+        name = sink["name"]
+        if name in names:
+            add(f"{base}.name", f"duplicate sink name {name!r} (also sinks[{names[name]}])")
+        names.setdefault(name, i)
+        has_path, has_table = "path" in sink, "table" in sink
+        if has_path == has_table:
+            add(base, "give exactly one of 'path' or 'table'")
+        target = sink.get("path") or f"table:{sink.get('table')}"
+        if has_path or has_table:
+            norm = target.rstrip("/")
+            if norm in targets:
+                add(f"{base}.{'path' if has_path else 'table'}",
+                    f"target {target!r} is also written by sinks[{targets[norm]}]")
+            targets.setdefault(norm, i)
+        issues.extend(_sink_mode_issues(base, sink, run))
+
+    for i, sink in enumerate(sinks):
+        upstream = sink.get("from")
+        if upstream is None:
+            continue
+        if upstream not in names:
+            add(f"sinks[{i}].from", f"unknown sink {upstream!r}")
+        elif upstream == sink["name"]:
+            add(f"sinks[{i}].from", "a sink cannot read from itself")
+    issues.extend(_cycle_issues(sinks, names))
+
+    for path, expr in sql_fields(doc):
+        problem = lexical_problem(expr)
+        if problem:
+            add(path, f"SQL expression does not parse: {problem}")
+        for name in param_names(expr):
+            if name not in params:
+                add(path, f"parameter ':{name}' is not defined (add it to 'params' or pass --param {name}=...)")
+    return issues
+
+
+def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    mode = sink["mode"]
+    merge, aggregate = sink.get("merge"), sink.get("aggregate")
+    if mode == "merge":
+        if aggregate is None and not (merge and merge.get("keys")):
+            issues.append(SpecIssue(f"{base}.merge.keys", "required for mode 'merge'"))
+    elif merge is not None:
+        issues.append(SpecIssue(f"{base}.merge", f"only for mode 'merge', not {mode!r}"))
+    if mode == "overwrite" and "replace_where" not in sink and run["mode"] != "batch":
+        issues.append(SpecIssue(f"{base}.replace_where",
+                                "required for mode 'overwrite' in a stream (which slice to replace)"))
+    if mode != "overwrite" and "replace_where" in sink:
+        issues.append(SpecIssue(f"{base}.replace_where", f"only for mode 'overwrite', not {mode!r}"))
+    if aggregate is not None:
+        if mode != "merge":
+            issues.append(SpecIssue(f"{base}.mode",
+                                    "an aggregate sink must use mode 'merge' (groups are recomputed and merged)"))
+        if "from" not in sink:
+            issues.append(SpecIssue(f"{base}.from",
+                                    "an aggregate sink must read 'from' an upstream sink (its groups are "
+                                    "recomputed from that table so windows that span batches stay correct)"))
+        if merge and merge.get("keys"):
+            issues.append(SpecIssue(f"{base}.merge.keys",
+                                    "an aggregate's keys are its window and group_by columns; do not set them"))
+        if not aggregate.get("window") and not aggregate.get("group_by"):
+            issues.append(SpecIssue(f"{base}.aggregate", "needs a 'window', 'group_by' columns, or both"))
+    return issues
+
+
+def _cycle_issues(sinks: list[Mapping[str, Any]], names: Mapping[str, int]) -> list[SpecIssue]:
+    upstream = {s["name"]: s.get("from") for s in sinks}
+    reported: set[str] = set()
+    issues: list[SpecIssue] = []
+    for start in upstream:
+        seen: list[str] = []
+        node: str | None = start
+        while node is not None and node in upstream and node not in seen:
+            seen.append(node)
+            node = upstream[node]
+        if node is not None and node in seen and node not in reported:
+            cycle = seen[seen.index(node):]
+            reported.update(cycle)
+            issues.append(SpecIssue(f"sinks[{names[node]}].from",
+                                    f"'from' forms a cycle: {' -> '.join(cycle + [node])}"))
+    return issues
+
+
+def resolve_params(doc: Mapping[str, Any], overrides: Mapping[str, Scalar] | None = None) -> dict[str, Scalar]:
+    """The spec's ``params`` defaults updated with ``overrides`` (from --param or the operator)."""
+    params: dict[str, Scalar] = dict(doc.get("params") or {}) if isinstance(doc.get("params"), dict) else {}
+    params.update(overrides or {})
+    return params
+
+
+def validate_spec(doc: Any, params: Mapping[str, Scalar] | None = None) -> list[SpecIssue]:
+    """Every problem in ``doc`` (schema, then semantics), or [] when it is valid."""
+    if not isinstance(doc, dict):
+        return [SpecIssue("", f"a spec must be a JSON object, not {type(doc).__name__}")]
+    issues = _schema_issues(doc)
+    if issues:
+        return issues
+    issues = _semantic_issues(doc, resolve_params(doc, params))
+    issues.extend(_slice_key_issues(doc, resolve_params(doc, params)))
+    return issues
+
+
+def _slice_key_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> list[SpecIssue]:
+    key = doc["run"].get("slice", {}).get("key")
+    if isinstance(key, str) and key.startswith(":") and key[1:] not in params:
+        return [SpecIssue("run.slice.key", f"parameter '{key}' is not defined")]
+    return []
+
+
+def parse_spec(doc: Any, params: Mapping[str, Scalar] | None = None) -> FanOutSpec:
+    """Validate ``doc`` and build the typed spec, with params resolved. Raises ``SpecError``."""
+    issues = validate_spec(doc, params)
+    if issues:
+        raise SpecError(issues)
+    resolved = resolve_params(doc, params)
+    doc = dict(doc)
+    doc["params"] = resolved
+    run = dict(doc["run"])
+    if "slice" in run and run["slice"]["key"].startswith(":"):
+        run["slice"] = {**run["slice"], "key": str(resolved[run["slice"]["key"][1:]])}
+        doc["run"] = run
+    return FanOutSpec.from_dict(doc)
+
+
+def load_spec_file(path: str | Path) -> Any:
+    """Read a spec file (JSON). Raises ``SpecError`` naming the file on unreadable JSON."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError([SpecIssue("", f"{path}: not valid JSON: {exc}")]) from exc
