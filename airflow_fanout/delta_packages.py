@@ -45,9 +45,7 @@ def local_delta_jars(jars_dir: str | os.PathLike[str] | None = None) -> list[str
     return sorted(str(p.resolve()) for p in path.glob("*.jar"))
 
 
-def delta_spark_confs(
-    *, jars_dir: str | os.PathLike[str] | None = None, ivy_dir: str | None = None
-) -> dict[str, str]:
+def delta_spark_confs(*, jars_dir: str | os.PathLike[str] | None = None, ivy_dir: str | None = None) -> dict[str, str]:
     """Spark confs that make Delta Lake available: its SQL extension and catalog, plus either
     the local resolved jars (``spark.jars``) or the Maven coordinate (``spark.jars.packages``)."""
     confs = dict(DELTA_SQL_CONFS)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-EVENT_SCHEMA = "event_id STRING, user_id STRING, event_type STRING, amount DOUBLE, event_time TIMESTAMP, event_date DATE"
+EVENT_SCHEMA = (
+    "event_id STRING, user_id STRING, event_type STRING, amount DOUBLE, event_time TIMESTAMP, event_date DATE"
+)
 EVENT_TYPES = ("order", "refund", "review", "click")
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def latest_planned_batch(spark: SparkSession, checkpoint: str) -> int:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     offsets = jvm.org.apache.hadoop.fs.Path(checkpoint.rstrip("/") + "/offsets")
-    fs = offsets.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    fs = offsets.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(offsets):
         return -1
     ids = [int(s.getPath().getName()) for s in fs.listStatus(offsets) if s.getPath().getName().isdigit()]

@@ -19,9 +19,11 @@ if __package__ in (None, ""):
     # or is shipped with --py-files).
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from airflow_fanout.exceptions import FanOutError, SpecError  # noqa: E402
-from airflow_fanout.spec.model import FanOutSpec, Scalar  # noqa: E402
-from airflow_fanout.spec.validate import load_spec_file, parse_spec  # noqa: E402
+from datetime import UTC
+
+from airflow_fanout.exceptions import FanOutError, SpecError
+from airflow_fanout.spec.model import FanOutSpec, Scalar
+from airflow_fanout.spec.validate import load_spec_file, parse_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC = 0, 1, 2
 log = logging.getLogger("airflow_fanout.driver")
@@ -36,20 +38,28 @@ def parse_param(text: str) -> tuple[str, Scalar]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="airflow_fanout.driver", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="airflow_fanout.driver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spec", required=True, help="path of the JSON sink spec")
-    parser.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE",
-                        help="set a spec parameter (repeatable); bound as a literal, never pasted into SQL")
-    parser.add_argument("--report", help="where to write the JSON run report "
-                        "(default: <checkpoint>/_fanout/reports/<utc time>.json)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=parse_param,
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a spec parameter (repeatable); bound as a literal, never pasted into SQL",
+    )
+    parser.add_argument(
+        "--report", help="where to write the JSON run report (default: <checkpoint>/_fanout/reports/<utc time>.json)"
+    )
     return parser
 
 
 def default_report_path(spec: FanOutSpec) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     checkpoint = spec.run.checkpoint
     if "://" in checkpoint and not checkpoint.startswith("file:"):
         return str(Path.cwd() / f"fanout-report-{spec.app_id}-{stamp}.json")
@@ -58,8 +68,11 @@ def default_report_path(spec: FanOutSpec) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("FANOUT_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=os.environ.get("FANOUT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     args = build_parser().parse_args(argv)
     try:
         doc = load_spec_file(args.spec)

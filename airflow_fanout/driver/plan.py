@@ -50,8 +50,7 @@ def plan_batch(spec: FanOutSpec) -> BatchPlan:
     by_name = {s.name: s for s in spec.sinks}
     depths = {s.name: _depth(s, by_name) for s in spec.sinks}
     waves = tuple(
-        tuple(s.name for s in spec.sinks if depths[s.name] == level)
-        for level in range(max(depths.values()) + 1)
+        tuple(s.name for s in spec.sinks if depths[s.name] == level) for level in range(max(depths.values()) + 1)
     )
     readers = consumers(spec)
     # A sink's rows are used by its own write plus each downstream sink; the source by each reader.

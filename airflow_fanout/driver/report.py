@@ -28,11 +28,15 @@ class SinkResult:
 
     def log_line(self, batch_id: int) -> str:
         if self.status == "skipped":
-            return (f"batch {batch_id} sink {self.sink}: skipped, txn {self.txn_app_id} already at "
-                    f"version >= {self.txn_version} (table version {self.table_version})")
-        return (f"batch {batch_id} sink {self.sink}: {self.operation} {self.rows_written} rows -> "
-                f"{self.target} version {self.table_version} txn {self.txn_app_id}@{self.txn_version} "
-                f"in {self.duration_s:.2f}s")
+            return (
+                f"batch {batch_id} sink {self.sink}: skipped, txn {self.txn_app_id} already at "
+                f"version >= {self.txn_version} (table version {self.table_version})"
+            )
+        return (
+            f"batch {batch_id} sink {self.sink}: {self.operation} {self.rows_written} rows -> "
+            f"{self.target} version {self.table_version} txn {self.txn_app_id}@{self.txn_version} "
+            f"in {self.duration_s:.2f}s"
+        )
 
 
 @dataclass
@@ -59,8 +63,9 @@ class RunReport:
         totals: dict[str, dict[str, Any]] = {}
         for batch in self.batches:
             for r in batch.sinks:
-                t = totals.setdefault(r.sink, {"target": r.target, "rows_written": 0, "batches_written": 0,
-                                               "batches_skipped": 0})
+                t = totals.setdefault(
+                    r.sink, {"target": r.target, "rows_written": 0, "batches_written": 0, "batches_skipped": 0}
+                )
                 t["rows_written"] += r.rows_written
                 t["batches_written" if r.status == "written" else "batches_skipped"] += 1
                 t["table_version"] = r.table_version

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -29,7 +29,7 @@ log = logging.getLogger("airflow_fanout.driver")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -45,8 +45,9 @@ class FanOutRun:
 
     def __post_init__(self) -> None:
         self.plan = plan_batch(self.spec)
-        self.report = RunReport(app_id=self.spec.app_id, mode=self.spec.run.mode,
-                                slice_key=self.spec.slice_key, started_at=_now())
+        self.report = RunReport(
+            app_id=self.spec.app_id, mode=self.spec.run.mode, slice_key=self.spec.slice_key, started_at=_now()
+        )
         # MERGE txn ids are per-session SQL confs: one session per sink, reused across batches.
         self._sessions = {s.name: self.spark.newSession() for s in self.spec.sinks}
 
@@ -70,24 +71,25 @@ class FanOutRun:
         spec = self.spec
         checkpoint_state.refuse_reset(self.spark, spec, self._table_states())
         stream = read_stream(self.spark, spec.source)
-        writer = stream.writeStream.foreachBatch(self.write_batch).option(
-            "checkpointLocation", spec.run.checkpoint).queryName(f"fanout-{spec.app_id}")
+        writer = (
+            stream.writeStream.foreachBatch(self.write_batch)
+            .option("checkpointLocation", spec.run.checkpoint)
+            .queryName(f"fanout-{spec.app_id}")
+        )
         trigger = spec.run.trigger
         if trigger.kind == "available_now":
             writer = writer.trigger(availableNow=True)
         elif trigger.kind == "once":
             writer = writer.trigger(once=True)
         else:
-            writer = writer.trigger(processingTime=trigger.interval)
+            writer = writer.trigger(processingTime=trigger.interval or "0 seconds")
         query = writer.start()
         log.info("stream %s started (trigger %s, checkpoint %s)", spec.app_id, trigger.kind, spec.run.checkpoint)
         timeout = spec.run.timeout_seconds
-        finished = query.awaitTermination(timeout) if timeout else query.awaitTermination()
+        finished = query.awaitTermination(int(timeout)) if timeout else query.awaitTermination()
         if timeout and not finished:
-            if trigger.kind == "processing_time":
-                query.stop()  # a continuous stream runs for timeout_seconds, then stops cleanly
-            else:
-                query.stop()
+            query.stop()  # a processing_time stream runs for timeout_seconds, then stops cleanly
+            if trigger.kind != "processing_time":
                 raise RunError(f"stream did not finish within {timeout}s")
         if query.exception() is not None:  # pragma: no cover - awaitTermination raises first
             raise RunError(str(query.exception()))
@@ -129,13 +131,24 @@ class FanOutRun:
         result.duration_s = round(time.monotonic() - started, 3)
         self.report.batches.append(result)
         written = sum(1 for r in result.sinks if r.status == "written")
-        log.info("batch %s done: %d sink(s) written, %d skipped, %.2fs", batch_id, written,
-                 len(result.sinks) - written, result.duration_s)
+        log.info(
+            "batch %s done: %d sink(s) written, %d skipped, %.2fs",
+            batch_id,
+            written,
+            len(result.sinks) - written,
+            result.duration_s,
+        )
         if self.on_batch is not None:
             self.on_batch(result)
 
-    def _write_wave(self, wave: tuple[str, ...], frames: dict[str, DataFrame],
-                    states: dict[str, TableState], txn_version: int, batch_id: int) -> list[SinkResult]:
+    def _write_wave(
+        self,
+        wave: tuple[str, ...],
+        frames: dict[str, DataFrame],
+        states: dict[str, TableState],
+        txn_version: int,
+        batch_id: int,
+    ) -> list[SinkResult]:
         workers = max(1, min(self.plan.max_parallel, len(wave)))
         if workers == 1:
             return [self._write_one(self.spec.sink(n), frames[n], states[n], txn_version, batch_id) for n in wave]
@@ -154,35 +167,48 @@ class FanOutRun:
                 raise failed[0].exception()  # type: ignore[misc]
             return [f.result() for f in futures]
 
-    def _write_one(self, sink: SinkSpec, rows: DataFrame, state: TableState, txn_version: int,
-                   batch_id: int) -> SinkResult:
+    def _write_one(
+        self, sink: SinkSpec, rows: DataFrame, state: TableState, txn_version: int, batch_id: int
+    ) -> SinkResult:
         started = time.monotonic()
         app_id = sink_app_id(self.spec, sink)
         recorded = state.txn_version(app_id)
         if recorded is not None and recorded >= txn_version:
-            result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped",
-                                state.version, 0, 0.0)
+            result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped", state.version, 0, 0.0)
             log.info(result.log_line(batch_id))
             return result
         session = self._sessions[sink.name]
         session.sparkContext.setJobDescription(f"fanout {self.spec.app_id} batch {batch_id} sink {sink.name}")
         write = SinkWrite(
-            sink=sink, session=session, rows=rows, txn_app_id=app_id, txn_version=txn_version,
-            params=self.spec.params, replace_where=self._replace_where(sink),
-            upstream=self.spec.sink(sink.upstream) if sink.upstream else None, table_exists=state.exists,
+            sink=sink,
+            session=session,
+            rows=rows,
+            txn_app_id=app_id,
+            txn_version=txn_version,
+            params=self.spec.params,
+            replace_where=self._replace_where(sink),
+            upstream=self.spec.sink(sink.upstream) if sink.upstream else None,
+            table_exists=state.exists,
         )
         try:
             write_sink(write)
         except Exception as exc:
-            raise RunError(f"write to {sink.ref.target} failed: {_first_line(exc)}",
-                           sink=sink.name, batch_id=batch_id) from exc
+            raise RunError(
+                f"write to {sink.ref.target} failed: {_first_line(exc)}", sink=sink.name, batch_id=batch_id
+            ) from exc
         after = read_table_state(session, sink.ref)
         commit = read_commit(session, sink.ref, after.version or 0)
         result = SinkResult(
-            sink=sink.name, target=sink.ref.target, txn_app_id=app_id, txn_version=txn_version,
+            sink=sink.name,
+            target=sink.ref.target,
+            txn_app_id=app_id,
+            txn_version=txn_version,
             status="written" if after.txn_version(app_id) == txn_version else "skipped",
-            table_version=after.version, rows_written=_rows_written(commit.operation, commit.metrics),
-            duration_s=round(time.monotonic() - started, 3), operation=commit.operation, metrics=commit.metrics,
+            table_version=after.version,
+            rows_written=_rows_written(commit.operation, commit.metrics),
+            duration_s=round(time.monotonic() - started, 3),
+            operation=commit.operation,
+            metrics=commit.metrics,
         )
         log.info(result.log_line(batch_id))
         return result
@@ -202,8 +228,7 @@ class FanOutRun:
 
 def _rows_written(operation: str, metrics: dict[str, int]) -> int:
     if operation == "MERGE":
-        return sum(metrics.get(k, 0) for k in ("numTargetRowsInserted", "numTargetRowsUpdated",
-                                                "numTargetRowsDeleted"))
+        return sum(metrics.get(k, 0) for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"))
     return metrics.get("numOutputRows", 0)
 
 

@@ -10,18 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
-from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 
 from airflow_fanout.driver.transforms import (
     aggregate_groups,
+    drop_params,
     expr,
+    group_columns,
     null_safe_join_condition,
     sink_rows,
     touched_groups,
     with_params,
-    drop_params,
-    group_columns,
 )
 from airflow_fanout.spec.model import Scalar, SinkSpec, TableRef
 
@@ -150,7 +150,7 @@ def write_merge(write: SinkWrite) -> None:
     _ensure_table(write, source.select(*data_columns))
     target = _delta_table(write.session, sink.ref)
     condition = null_safe_join_condition("t", "s", merge.keys)
-    values = {c: f"s.`{c}`" for c in data_columns}
+    values: dict[str, str | Column] = {c: f"s.`{c}`" for c in data_columns}
     newer = f"s.`{merge.sequence_by}` > t.`{merge.sequence_by}`" if merge.sequence_by else None
     is_delete = f"s.`{_DELETE_FLAG}`" if merge.delete_when else None
     builder = target.alias("t").merge(source.alias("s"), condition)
@@ -158,8 +158,14 @@ def write_merge(write: SinkWrite) -> None:
         delete_cond = f"{is_delete} AND ({newer})" if newer else is_delete
         builder = builder.whenMatchedDelete(condition=delete_cond)
     update_cond = " AND ".join(c for c in (f"NOT {is_delete}" if is_delete else None, newer) if c) or None
-    builder = builder.whenMatchedUpdate(condition=update_cond, set=values)
-    builder = builder.whenNotMatchedInsert(condition=f"NOT {is_delete}" if is_delete else None, values=values)
+    if update_cond:
+        builder = builder.whenMatchedUpdate(condition=update_cond, set=values)
+    else:
+        builder = builder.whenMatchedUpdate(set=values)
+    if is_delete:
+        builder = builder.whenNotMatchedInsert(condition=f"NOT {is_delete}", values=values)
+    else:
+        builder = builder.whenNotMatchedInsert(values=values)
     if sink.merge_schema:
         write.session.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
     _run_merge(write, builder)
@@ -177,8 +183,9 @@ def write_aggregate(write: SinkWrite) -> None:
     keyed = group_columns(upstream_rows, aggregate)
     cond = null_safe_join_condition("u", "g", aggregate.group_columns)
     affected = keyed.alias("u").join(F.broadcast(touched).alias("g"), expr(cond), "left_semi")
-    groups = aggregate_groups(affected.drop("window_start", "window_end") if aggregate.window else affected,
-                              aggregate, write.params)
+    groups = aggregate_groups(
+        affected.drop("window_start", "window_end") if aggregate.window else affected, aggregate, write.params
+    )
     _ensure_table(write, groups)
     target = _delta_table(write.session, sink.ref)
     builder = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from airflow_fanout.spec.model import FanOutSpec, SourceSpec
 from airflow_fanout.driver.transforms import filter_with_params
+from airflow_fanout.spec.model import FanOutSpec, SourceSpec
 
 _FILE_FORMATS = ("json", "parquet", "csv")
 

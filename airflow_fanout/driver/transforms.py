@@ -102,9 +102,11 @@ def group_columns(frame: DataFrame, aggregate: AggregateSpec) -> DataFrame:
     if aggregate.window is None:
         return frame
     window = F.window(F.col(aggregate.window.column), aggregate.window.duration)
-    return frame.withColumn("__fanout_window", window).withColumns(
-        {WINDOW_START: F.col("__fanout_window.start"), WINDOW_END: F.col("__fanout_window.end")}
-    ).drop("__fanout_window")
+    return (
+        frame.withColumn("__fanout_window", window)
+        .withColumns({WINDOW_START: F.col("__fanout_window.start"), WINDOW_END: F.col("__fanout_window.end")})
+        .drop("__fanout_window")
+    )
 
 
 def touched_groups(rows: DataFrame, aggregate: AggregateSpec) -> DataFrame:

@@ -87,7 +87,7 @@ class RunSpec:
     checkpoint: str
     trigger: Trigger = Trigger()
     max_parallel_sinks: int = DEFAULT_MAX_PARALLEL_SINKS
-    timeout_seconds: float | None = None
+    timeout_seconds: int | None = None
     slice: SliceSpec | None = None
 
     @classmethod
@@ -182,11 +182,7 @@ class SinkSpec:
             columns=dict(doc.get("columns", {})),
             select=tuple(doc.get("select", ())),
             dedupe=DedupeSpec(tuple(dd["keys"]), dd.get("order_by")) if dd else None,
-            merge=(
-                MergeSpec(tuple(mg.get("keys", ())), mg.get("sequence_by"), mg.get("delete_when"))
-                if mg
-                else None
-            ),
+            merge=(MergeSpec(tuple(mg.get("keys", ())), mg.get("sequence_by"), mg.get("delete_when")) if mg else None),
             replace_where=doc.get("replace_where"),
             aggregate=(
                 AggregateSpec(

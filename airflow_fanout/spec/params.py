@@ -8,6 +8,7 @@ comments in a value can only change the literal compared.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 
@@ -91,7 +92,7 @@ def lexical_problem(sql: str) -> str | None:
     or a statement separator. Returns a description of the first problem, or None.
 
     The driver also parses every expression with Spark's own parser before it reads data."""
-    depth = 0
+    open_brackets: list[str] = []
     i, n = 0, len(sql)
     if not sql.strip():
         return "expression is empty"
@@ -122,16 +123,14 @@ def lexical_problem(sql: str) -> str | None:
         if ch == ";":
             return "';' is not allowed in an expression"
         if ch in "([":
-            depth += 1
+            open_brackets.append(ch)
         elif ch in ")]":
-            depth -= 1
-            if depth < 0:
+            if not open_brackets or open_brackets.pop() != ("(" if ch == ")" else "["):
                 return f"unbalanced '{ch}' at offset {i}"
         i += 1
-    if depth > 0:
+    if open_brackets:
         return "unbalanced '(' or '[': a closing bracket is missing"
     return None
-
 
 
 def sql_literal(value: str | int | float | bool) -> str:
@@ -141,10 +140,13 @@ def sql_literal(value: str | int | float | bool) -> str:
     parameters are bound as ``lit()`` columns (see ``bind_markers``)."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            name = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+            return f"CAST('{name}' AS DOUBLE)"
+        text = repr(value)
+        # Parenthesized when negative, so "x -:p" cannot become the comment "x --5".
+        return f"({text})" if text.startswith("-") else text
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
 
@@ -155,6 +157,8 @@ def render_with_literals(sql: str, params: dict[str, str | int | float | bool]) 
     last = 0
     for start, end, name in _scan(sql):
         out.append(sql[last:start])
+        if start > 0 and _IDENT_CHAR.match(sql[start - 1]):
+            out.append(" ")  # "r:p" must not become the raw-string prefix r'...' (or x'...', hex)
         out.append(sql_literal(params[name]))
         last = end
     out.append(sql[last:])

@@ -4,6 +4,7 @@ each with the JSON path of the field it is about (``sinks[2].merge.keys``)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib.resources import files
@@ -46,13 +47,16 @@ def _schema_issues(doc: Mapping[str, Any]) -> list[SpecIssue]:
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        extra = sorted(set(instance) - set(schema.get("properties", {})))
         return f"unknown key(s) {', '.join(repr(k) for k in extra)}"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(repr(v) for v in error.validator_value)}"
+        allowed = error.validator_value if isinstance(error.validator_value, list) else []
+        return f"{error.instance!r} is not one of {', '.join(repr(v) for v in allowed)}"
     if error.validator == "pattern":
         return f"{error.instance!r} does not match the pattern {error.validator_value!r}"
     return error.message
@@ -85,7 +89,10 @@ def sql_fields(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
-    add = lambda path, msg: issues.append(SpecIssue(path, msg))  # noqa: E731
+
+    def add(path: str, msg: str) -> None:
+        issues.append(SpecIssue(path, msg))
+
     source, run, sinks = doc["source"], doc["run"], doc["sinks"]
 
     fmt = source["format"]
@@ -126,8 +133,10 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
         if has_path or has_table:
             norm = target.rstrip("/")
             if norm in targets:
-                add(f"{base}.{'path' if has_path else 'table'}",
-                    f"target {target!r} is also written by sinks[{targets[norm]}]")
+                add(
+                    f"{base}.{'path' if has_path else 'table'}",
+                    f"target {target!r} is also written by sinks[{targets[norm]}]",
+                )
             targets.setdefault(norm, i)
         issues.extend(_sink_mode_issues(base, sink, run))
 
@@ -161,21 +170,30 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
     elif merge is not None:
         issues.append(SpecIssue(f"{base}.merge", f"only for mode 'merge', not {mode!r}"))
     if mode == "overwrite" and "replace_where" not in sink and run["mode"] != "batch":
-        issues.append(SpecIssue(f"{base}.replace_where",
-                                "required for mode 'overwrite' in a stream (which slice to replace)"))
+        issues.append(
+            SpecIssue(f"{base}.replace_where", "required for mode 'overwrite' in a stream (which slice to replace)")
+        )
     if mode != "overwrite" and "replace_where" in sink:
         issues.append(SpecIssue(f"{base}.replace_where", f"only for mode 'overwrite', not {mode!r}"))
     if aggregate is not None:
         if mode != "merge":
-            issues.append(SpecIssue(f"{base}.mode",
-                                    "an aggregate sink must use mode 'merge' (groups are recomputed and merged)"))
+            issues.append(
+                SpecIssue(f"{base}.mode", "an aggregate sink must use mode 'merge' (groups are recomputed and merged)")
+            )
         if "from" not in sink:
-            issues.append(SpecIssue(f"{base}.from",
-                                    "an aggregate sink must read 'from' an upstream sink (its groups are "
-                                    "recomputed from that table so windows that span batches stay correct)"))
+            issues.append(
+                SpecIssue(
+                    f"{base}.from",
+                    "an aggregate sink must read 'from' an upstream sink (its groups are "
+                    "recomputed from that table so windows that span batches stay correct)",
+                )
+            )
         if merge and merge.get("keys"):
-            issues.append(SpecIssue(f"{base}.merge.keys",
-                                    "an aggregate's keys are its window and group_by columns; do not set them"))
+            issues.append(
+                SpecIssue(
+                    f"{base}.merge.keys", "an aggregate's keys are its window and group_by columns; do not set them"
+                )
+            )
         if not aggregate.get("window") and not aggregate.get("group_by"):
             issues.append(SpecIssue(f"{base}.aggregate", "needs a 'window', 'group_by' columns, or both"))
     return issues
@@ -192,10 +210,11 @@ def _cycle_issues(sinks: list[Mapping[str, Any]], names: Mapping[str, int]) -> l
             seen.append(node)
             node = upstream[node]
         if node is not None and node in seen and node not in reported:
-            cycle = seen[seen.index(node):]
+            cycle = seen[seen.index(node) :]
             reported.update(cycle)
-            issues.append(SpecIssue(f"sinks[{names[node]}].from",
-                                    f"'from' forms a cycle: {' -> '.join(cycle + [node])}"))
+            issues.append(
+                SpecIssue(f"sinks[{names[node]}].from", f"'from' forms a cycle: {' -> '.join([*cycle, node])}")
+            )
     return issues
 
 
@@ -218,10 +237,19 @@ def validate_spec(doc: Any, params: Mapping[str, Scalar] | None = None) -> list[
     return issues
 
 
+_SLICE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+
+
 def _slice_key_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> list[SpecIssue]:
     key = doc["run"].get("slice", {}).get("key")
-    if isinstance(key, str) and key.startswith(":") and key[1:] not in params:
+    if not (isinstance(key, str) and key.startswith(":")):
+        return []
+    if key[1:] not in params:
         return [SpecIssue("run.slice.key", f"parameter '{key}' is not defined")]
+    value = str(params[key[1:]])
+    if not _SLICE_KEY.fullmatch(value):
+        # The resolved key becomes part of the Delta txn app id: same rule as a literal key.
+        return [SpecIssue("run.slice.key", f"parameter '{key}' = {value!r} is not a valid slice key")]
     return []
 
 

@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Everything else is set up by them.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+IVY    := $(CURDIR)/.ivy
+STAMP  := $(VENV)/.installed
+JARS   := $(IVY)/jars/.resolved
+
+# Tests and the demo use the jars resolved once into .ivy/jars: nothing downloads mid-run.
+export FANOUT_DELTA_JARS_DIR := $(IVY)/jars
+export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
+
+.PHONY: setup demo demo-clean test lint typecheck unit clean
+
+setup: $(STAMP) $(JARS)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(JARS): $(STAMP)
+	$(BIN)/airflow-fanout fetch-jars --ivy $(IVY)
+	touch $@
+
+demo: setup
+	$(BIN)/python -m airflow_fanout.examples.demo --root .demo
+
+demo-clean:
+	rm -rf .demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check airflow_fanout tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) $(IVY) .demo .mypy_cache .ruff_cache .pytest_cache

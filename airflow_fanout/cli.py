@@ -1,0 +1,158 @@
+"""``airflow-fanout``: validate, run and watch fan-out specs without Airflow.
+
+airflow-fanout validate SPEC [--param k=v ...]   check a spec (exit 2 if invalid)
+airflow-fanout run SPEC [--param k=v ...]        run the driver through spark-submit
+airflow-fanout status SPEC [--param k=v ...]     where each sink's Delta txn stands
+airflow-fanout schema                            print the spec's JSON Schema
+airflow-fanout fetch-jars --ivy DIR              resolve the Delta jars once into DIR/jars
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from airflow_fanout.exceptions import SpecError
+from airflow_fanout.spec.model import FanOutSpec, Scalar
+from airflow_fanout.spec.validate import load_spec_file, parse_spec, spec_schema
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC = 0, 1, 2
+
+
+def _param(text: str) -> tuple[str, Scalar]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--param needs name=value, got {text!r}")
+    return name, value
+
+
+def _load(args: argparse.Namespace) -> FanOutSpec:
+    return parse_spec(load_spec_file(args.spec), dict(args.param))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = _load(args)
+    print(f"{args.spec}: valid ({spec.run.mode}, {len(spec.sinks)} sink(s): {', '.join(s.name for s in spec.sinks)})")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from airflow_fanout.submit import run_driver, submit_command
+
+    _load(args)  # fail with exit 2 before Spark starts
+    confs = dict(_param(c) for c in args.conf)
+    command = submit_command(
+        args.spec,
+        params=dict(args.param),
+        master=args.master,
+        report=args.report,
+        confs={k: str(v) for k, v in confs.items()},
+    )
+    code, report_path = run_driver(command)
+    if report_path and report_path.endswith(".json"):
+        print_report(report_path)
+        print(report_path)
+    return code
+
+
+def print_report(report_path: str) -> None:
+    """A per-sink summary of a run report: table, version, rows written, txn id."""
+    from airflow_fanout.status import format_table
+
+    with open(report_path, encoding="utf-8") as fh:
+        report: dict[str, Any] = json.load(fh)
+    rows = [["sink", "table", "version", "rows written", "txn app id", "txn version"]]
+    for name, t in report.get("sinks", {}).items():
+        rows.append(
+            [
+                name,
+                str(t["target"]),
+                str(t.get("table_version")),
+                str(t["rows_written"]),
+                str(t.get("txn_app_id")),
+                str(t.get("txn_version")),
+            ]
+        )
+    batches = len(report.get("batches", []))
+    print(f"run {report['status']}: {report['app_id']} ({report['mode']}), {batches} batch(es)")
+    if len(rows) > 1:
+        print(format_table(rows))
+    if report.get("error"):
+        print(f"error: {report['error']}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from airflow_fanout.status import format_table, sink_statuses
+
+    spec = _load(args)
+    rows = [["sink", "table", "version", "txn app id", "txn version", "last commit"]]
+    for s in sink_statuses(spec):
+        rows.append(
+            [s.sink, s.target, _dash(s.table_version), s.txn_app_id, _dash(s.txn_version), s.last_commit or "-"]
+        )
+    print(format_table(rows))
+    return EXIT_OK
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(spec_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    from airflow_fanout.submit import fetch_delta_jars
+
+    jars = fetch_delta_jars(args.ivy)
+    print(f"{len(jars)} jar(s) in {args.ivy}/jars")
+    return EXIT_OK if jars else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airflow-fanout", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, text in (
+        ("validate", cmd_validate, "check a spec"),
+        ("run", cmd_run, "run the driver through spark-submit"),
+        ("status", cmd_status, "txn versions of each sink"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("spec", help="path of the JSON spec")
+        p.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE")
+        p.set_defaults(func=func)
+        if name == "run":
+            p.add_argument("--master", default="local[*]", help="Spark master (default local[*])")
+            p.add_argument("--report", help="where the driver writes its JSON run report")
+            p.add_argument(
+                "--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark conf (repeatable)"
+            )
+    p = sub.add_parser("schema", help="print the spec's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into DIR/jars")
+    p.add_argument("--ivy", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_fetch_jars)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_INVALID_SPEC
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID_SPEC
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Build the ``spark-submit`` command that runs the driver. Shared by the CLI and the Airflow hook.
+Imports neither pyspark (only locates it) nor airflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from importlib.util import find_spec
+from pathlib import Path
+
+from airflow_fanout.delta_packages import delta_maven_coordinate, delta_spark_confs
+
+# Keeps small local runs quick; every key can be overridden by the caller's confs.
+LOCAL_DEFAULT_CONFS = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.databricks.delta.snapshotPartitions": "4",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def spark_home() -> str:
+    """``SPARK_HOME`` for pip's pyspark (its own ``find-spark-home`` misfires without it)."""
+    if os.environ.get("SPARK_HOME"):
+        return os.environ["SPARK_HOME"]
+    spec = find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pyspark is not installed: cannot locate spark-submit")
+    return str(Path(spec.origin).parent)
+
+
+def spark_submit_binary() -> str:
+    return str(Path(spark_home()) / "bin" / "spark-submit")
+
+
+def driver_script() -> str:
+    """The driver's ``main.py`` inside the installed package."""
+    return str(files("airflow_fanout.driver").joinpath("main.py"))
+
+
+def submit_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for spark-submit: ``SPARK_HOME`` and this interpreter as ``PYSPARK_PYTHON``."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("SPARK_HOME", spark_home())
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    return env
+
+
+def driver_args(spec_path: str, params: Mapping[str, object] | None = None, report: str | None = None) -> list[str]:
+    """The driver's own arguments (after the script path)."""
+    args = ["--spec", spec_path]
+    for name, value in (params or {}).items():
+        args += ["--param", f"{name}={value}"]
+    if report:
+        args += ["--report", report]
+    return args
+
+
+def submit_command(
+    spec_path: str,
+    *,
+    params: Mapping[str, object] | None = None,
+    master: str = "local[*]",
+    report: str | None = None,
+    confs: Mapping[str, str] | None = None,
+    delta: bool = True,
+) -> list[str]:
+    """The full ``spark-submit`` command line for one driver run."""
+    all_confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
+    if delta:
+        all_confs.update(delta_spark_confs())
+    all_confs.update(confs or {})
+    cmd = [spark_submit_binary(), "--master", master]
+    for key, value in all_confs.items():
+        cmd += ["--conf", f"{key}={value}"]
+    return [*cmd, driver_script(), *driver_args(spec_path, params, report)]
+
+
+def fetch_delta_jars(ivy_dir: str) -> list[str]:
+    """Resolve the Delta jars (and their dependencies) into ``<ivy_dir>/jars`` once, through Ivy
+    and Maven Central, by a no-op spark-submit; returns the jar paths."""
+    ivy = Path(ivy_dir).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        noop = Path(tmp) / "noop.py"
+        noop.write_text("print('delta jars resolved')\n", encoding="utf-8")
+        cmd = [
+            spark_submit_binary(),
+            "--master",
+            "local[1]",
+            "--packages",
+            delta_maven_coordinate(),
+            "--conf",
+            f"spark.jars.ivy={ivy}",
+            str(noop),
+        ]
+        subprocess.run(cmd, env=submit_env(), check=True, stdout=subprocess.DEVNULL)
+    return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
+
+
+def run_driver(command: Sequence[str], *, echo_stderr: bool = True) -> tuple[int, str | None]:
+    """Run a driver command; stream its stderr; return (exit code, report path from stdout)."""
+    proc = subprocess.Popen(
+        list(command),
+        env=submit_env(),
+        stdout=subprocess.PIPE,
+        stderr=None if echo_stderr else subprocess.DEVNULL,
+        text=True,
+    )
+    out, _ = proc.communicate()
+    lines = [line for line in out.splitlines() if line.strip()]
+    return proc.returncode, (lines[-1].strip() if lines else None)

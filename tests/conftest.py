@@ -1,0 +1,39 @@
+"""Shared fixtures: one session-scoped local SparkSession with Delta for the whole run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("FANOUT_DELTA_JARS_DIR", str(ROOT / ".ivy" / "jars"))
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from pyspark.sql import SparkSession
+
+    from airflow_fanout.delta_packages import delta_spark_confs, local_delta_jars
+
+    if not local_delta_jars():
+        pytest.fail("Delta jars are not resolved: run `make setup` (airflow-fanout fetch-jars --ivy .ivy)")
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("airflow-fanout-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "2g")
+    )
+    for key, value in delta_spark_confs().items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    yield session
+    session.stop()
