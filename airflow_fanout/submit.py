@@ -101,15 +101,25 @@ def fetch_delta_jars(ivy_dir: str) -> list[str]:
     return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
 
 
-def run_driver(command: Sequence[str], *, echo_stderr: bool = True) -> tuple[int, str | None]:
-    """Run a driver command; stream its stderr; return (exit code, report path from stdout)."""
+def run_driver(command: Sequence[str], *, echo: bool = True) -> tuple[int, str | None]:
+    """Run a driver command and return (exit code, report path).
+
+    spark-submit merges the Python driver's stdout and stderr into its own stdout, so each line is
+    echoed to our stderr as it comes (logs stay visible) and the last line is the report path."""
     proc = subprocess.Popen(
         list(command),
         env=submit_env(),
         stdout=subprocess.PIPE,
-        stderr=None if echo_stderr else subprocess.DEVNULL,
+        stderr=None if echo else subprocess.DEVNULL,
         text=True,
+        bufsize=1,
     )
-    out, _ = proc.communicate()
-    lines = [line for line in out.splitlines() if line.strip()]
-    return proc.returncode, (lines[-1].strip() if lines else None)
+    last: str | None = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip():
+            last = line.strip()
+        if echo:
+            sys.stderr.write(line)
+    code = proc.wait()
+    return code, (last if last and last.endswith(".json") else None)

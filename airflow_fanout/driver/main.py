@@ -68,11 +68,15 @@ def default_report_path(spec: FanOutSpec) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # force=True: pyspark may already have put a handler on stdout, and stdout is reserved for
+    # the report path (its last line).
     logging.basicConfig(
         level=os.environ.get("FANOUT_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,
     )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         doc = load_spec_file(args.spec)
@@ -88,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_fanout.driver.runner import FanOutRun
     from airflow_fanout.driver.session import build_session
 
-    spark = build_session(f"fanout-{spec.app_id}")
+    try:
+        spark = build_session(f"fanout-{spec.app_id}")
+    except FanOutError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_FAILED
     try:
         parse_expressions(spark, doc)
     except SpecError as exc:

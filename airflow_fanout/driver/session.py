@@ -3,6 +3,8 @@ the SQL extension and catalog are set here too so a plain ``spark-submit main.py
 
 from __future__ import annotations
 
+import os
+
 from pyspark.sql import SparkSession
 
 from airflow_fanout.delta_packages import DELTA_SQL_CONFS
@@ -14,6 +16,8 @@ def build_session(app_name: str) -> SparkSession:
     for key, value in DELTA_SQL_CONFS.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    # Spark's INFO lines (a JSON progress report per micro-batch) drown the driver's own lines.
+    spark.sparkContext.setLogLevel(os.environ.get("FANOUT_SPARK_LOG_LEVEL", "WARN"))
     require_delta(spark)
     return spark
 
@@ -22,8 +26,11 @@ def require_delta(spark: SparkSession) -> None:
     """Fail clearly when Delta's classes are not on the driver's classpath."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
+    # Resolve through the thread's context class loader: spark-submit puts --jars/--packages on
+    # that loader, not on the system one that a bare Class.forName(name) would use.
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
     try:
-        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
     except Exception as exc:
         raise RunError(
             "Delta Lake is not on the Spark classpath: submit with "

@@ -124,9 +124,8 @@ def lexical_problem(sql: str) -> str | None:
             return "';' is not allowed in an expression"
         if ch in "([":
             open_brackets.append(ch)
-        elif ch in ")]":
-            if not open_brackets or open_brackets.pop() != ("(" if ch == ")" else "["):
-                return f"unbalanced '{ch}' at offset {i}"
+        elif ch in ")]" and (not open_brackets or open_brackets.pop() != ("(" if ch == ")" else "[")):
+            return f"unbalanced '{ch}' at offset {i}"
         i += 1
     if open_brackets:
         return "unbalanced '(' or '[': a closing bracket is missing"

@@ -21,6 +21,5 @@ def version(path: str) -> int:
 
 def gold_as_dict(path: str) -> dict[tuple[int, str], tuple[int, float]]:
     return {
-        (int(r["window_start"].timestamp()), r["event_type"]): (r["events"], round(r["revenue"], 6))
-        for r in rows(path)
+        (int(r["window_start"].timestamp()), r["event_type"]): (r["events"], round(r["revenue"], 6)) for r in rows(path)
     }

@@ -1,0 +1,110 @@
+"""Batch planning (waves, persist decisions). plan.py is pure Python: no Spark here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from airflow_fanout.driver.plan import SOURCE, BatchPlan, consumers, plan_batch
+from airflow_fanout.spec import FanOutSpec, parse_spec
+
+
+def make_spec(sinks: list[dict[str, Any]], **run: Any) -> FanOutSpec:
+    return parse_spec(
+        {
+            "version": 1,
+            "app_id": "plan_test",
+            "source": {"format": "delta", "path": "/lake/in"},
+            "run": {"mode": "stream", "checkpoint": "/chk", **run},
+            "sinks": sinks,
+        }
+    )
+
+
+def append(name: str, upstream: str | None = None) -> dict[str, Any]:
+    sink: dict[str, Any] = {"name": name, "mode": "append", "path": f"/lake/{name}"}
+    if upstream is not None:
+        sink["from"] = upstream
+    return sink
+
+
+def aggregate(name: str, upstream: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "mode": "merge",
+        "path": f"/lake/{name}",
+        "from": upstream,
+        "aggregate": {"group_by": ["k"], "measures": {"n": "count(*)"}},
+    }
+
+
+def test_single_sink_persists_nothing() -> None:
+    plan = plan_batch(make_spec([append("only")]))
+    assert plan == BatchPlan(waves=(("only",),), persist=frozenset(), max_parallel=4)
+    assert plan.order == ("only",)
+
+
+def test_sinks_reading_the_source_form_one_wave_and_the_source_is_persisted() -> None:
+    plan = plan_batch(make_spec([append("a"), append("b"), append("c")], max_parallel_sinks=2))
+    assert plan.waves == (("a", "b", "c"),)
+    assert plan.persist == frozenset({SOURCE})
+    assert plan.max_parallel == 2
+
+
+def test_medallion_plan() -> None:
+    spec = make_spec(
+        [
+            append("bronze"),
+            {"name": "silver", "mode": "merge", "path": "/lake/silver", "merge": {"keys": ["id"]}},
+            aggregate("gold", "silver"),
+        ]
+    )
+    plan = plan_batch(spec)
+    assert plan.waves == (("bronze", "silver"), ("gold",))
+    assert plan.persist == frozenset({SOURCE, "silver"})
+    assert plan.order == ("bronze", "silver", "gold")
+
+
+def test_chain_declared_backwards_is_ordered_by_depth() -> None:
+    plan = plan_batch(make_spec([append("c", "b"), append("b", "a"), append("a")]))
+    assert plan.waves == (("a",), ("b",), ("c",))
+    # the source has one reader; a and b each feed one downstream sink besides their own write
+    assert plan.persist == frozenset({"a", "b"})
+    assert plan.order == ("a", "b", "c")
+
+
+def test_leaf_sinks_are_not_persisted_and_shared_upstream_is_persisted_once() -> None:
+    spec = make_spec([append("base"), aggregate("agg1", "base"), aggregate("agg2", "base"), append("side")])
+    plan = plan_batch(spec)
+    assert plan.waves == (("base", "side"), ("agg1", "agg2"))
+    assert plan.persist == frozenset({SOURCE, "base"})
+    assert "agg1" not in plan.persist and "side" not in plan.persist
+
+
+def test_wave_keeps_declaration_order_within_a_level() -> None:
+    spec = make_spec([append("z"), append("y", "z"), append("x"), append("w", "x"), append("v", "w")])
+    plan = plan_batch(spec)
+    assert plan.waves == (("z", "x"), ("y", "w"), ("v",))
+
+
+def test_every_sink_runs_after_its_upstream() -> None:
+    spec = make_spec([append("d", "c"), append("a"), append("c", "b"), append("b", "a"), append("e", "a")])
+    plan = plan_batch(spec)
+    wave_of = {name: i for i, wave in enumerate(plan.waves) for name in wave}
+    assert sorted(wave_of) == ["a", "b", "c", "d", "e"]
+    for sink in spec.sinks:
+        if sink.upstream is not None:
+            assert wave_of[sink.name] == wave_of[sink.upstream] + 1
+        else:
+            assert wave_of[sink.name] == 0
+
+
+def test_consumers() -> None:
+    spec = make_spec([append("a"), append("b", "a"), append("c", "a"), append("d")])
+    assert consumers(spec) == {SOURCE: ["a", "d"], "a": ["b", "c"], "b": [], "c": [], "d": []}
+
+
+def test_plan_module_does_not_import_pyspark() -> None:
+    code = "import sys, airflow_fanout.driver.plan; sys.exit(1 if 'pyspark' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
