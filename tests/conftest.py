@@ -13,7 +13,7 @@ os.environ.setdefault("FANOUT_DELTA_JARS_DIR", str(ROOT / ".ivy" / "jars"))
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from pyspark.sql import SparkSession
 
     from airflow_fanout.delta_packages import delta_spark_confs, local_delta_jars
@@ -30,6 +30,7 @@ def spark() -> Iterator[object]:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "2g")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
     )
     for key, value in delta_spark_confs().items():
         builder = builder.config(key, value)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming.query import StreamingQuery
 
 from airflow_fanout.driver import checkpoint as checkpoint_state
 from airflow_fanout.driver.delta_log import TableState, read_commit, read_table_state
@@ -41,6 +42,7 @@ class FanOutRun:
     report: RunReport = field(init=False)
     plan: BatchPlan = field(init=False)
     _sessions: dict[str, SparkSession] = field(default_factory=dict, init=False)
+    _stopping: bool = field(default=False, init=False)
     on_batch: Callable[[BatchReport], None] | None = None
 
     def __post_init__(self) -> None:
@@ -88,11 +90,24 @@ class FanOutRun:
         timeout = spec.run.timeout_seconds
         finished = query.awaitTermination(int(timeout)) if timeout else query.awaitTermination()
         if timeout and not finished:
-            query.stop()  # a processing_time stream runs for timeout_seconds, then stops cleanly
+            self._stop_between_batches(query)  # a processing_time stream runs for timeout_seconds
             if trigger.kind != "processing_time":
                 raise RunError(f"stream did not finish within {timeout}s")
+            error = query.exception()
+            if error is not None and "StopRequested" not in str(error):
+                raise RunError(str(error))
+            return
         if query.exception() is not None:  # pragma: no cover - awaitTermination raises first
             raise RunError(str(query.exception()))
+
+    def _stop_between_batches(self, query: StreamingQuery) -> None:
+        """Stop a stream without cutting a batch in half: batches that start from now on write
+        nothing (they are replayed by the next run), the running one is allowed to finish."""
+        self._stopping = True
+        deadline = time.monotonic() + 600
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        query.stop()
 
     def _run_slice(self) -> None:
         states = self._table_states()
@@ -103,6 +118,8 @@ class FanOutRun:
     # -- one batch ----------------------------------------------------------------------
     def write_batch(self, batch: DataFrame, batch_id: int) -> None:
         """Write every sink for one batch (the foreachBatch function)."""
+        if self._stopping:
+            raise StopRequested(f"batch {batch_id} not started: the run is stopping")
         started = time.monotonic()
         spec = self.spec
         if spec.run.mode == "stream":
@@ -224,6 +241,10 @@ class FanOutRun:
 
     def _table_states(self) -> dict[str, TableState]:
         return {s.name: read_table_state(self.spark, s.ref) for s in self.spec.sinks}
+
+
+class StopRequested(Exception):
+    """Raised in foreachBatch, before any write, once a timed stream is stopping."""
 
 
 def _rows_written(operation: str, metrics: dict[str, int]) -> int:
