@@ -14,7 +14,11 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Fan one Spark stream (or one backfill slice) out to many Delta Lake tables, "
         "exactly once, from an Airflow DAG.",
         "versions": [__version__],
-        # The hooks, operators, sensors and triggers are registered here as they land (issue 5).
+        "hooks": [{"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.hooks.fanout"]}],
+        "operators": [
+            {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.operators.fanout"]}
+        ],
+        "connection-types": [],
         "integrations": [
             {
                 "integration-name": "Delta Lake fan-out",
