@@ -14,18 +14,15 @@ import json
 import sys
 from typing import Any
 
+from airflow_fanout.driver.main import parse_param
 from airflow_fanout.exceptions import SpecError
-from airflow_fanout.spec.model import FanOutSpec, Scalar
+from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import load_spec_file, parse_spec, spec_schema
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC = 0, 1, 2
 
 
-def _param(text: str) -> tuple[str, Scalar]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"--param needs name=value, got {text!r}")
-    return name, value
+_param = parse_param  # also parses --conf KEY=VALUE
 
 
 def _load(args: argparse.Namespace) -> FanOutSpec:
