@@ -18,7 +18,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.operators.fanout"]}
         ],
-        "connection-types": [],
+        "sensors": [{"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.sensors.delta_txn"]}],
+        "triggers": [
+            {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.triggers.delta_txn"]}
+        ],
         "integrations": [
             {
                 "integration-name": "Delta Lake fan-out",

@@ -26,15 +26,20 @@ import json
 from datetime import datetime
 from airflow.sdk import DAG
 from airflow_fanout.operators.fanout import FanOutAvailableNowOperator, FanOutBackfillOperator
+from airflow_fanout.sensors.delta_txn import DeltaTxnSensor
 
 STREAM = json.loads({stream!r})
 BACKFILL = json.loads({backfill!r})
 
 with DAG("fanout_stream", schedule=None, start_date=datetime(2026, 11, 1), catchup=False) as stream_dag:
-    FanOutAvailableNowOperator(task_id="fan_out", spec=STREAM)
+    run = FanOutAvailableNowOperator(task_id="fan_out", spec=STREAM)
+    run >> DeltaTxnSensor(task_id="wait", spec=STREAM, report_task_id="fan_out", deferrable=True,
+                          poke_interval=1, timeout=300)
 
 with DAG("fanout_backfill", schedule="@daily", start_date=datetime(2026, 11, 1), catchup=False) as backfill_dag:
-    FanOutBackfillOperator(task_id="write_day", spec=BACKFILL)
+    day = FanOutBackfillOperator(task_id="write_day", spec=BACKFILL)
+    day >> DeltaTxnSensor(task_id="confirm", spec=BACKFILL, spec_params={{"ds": "{{{{ ds }}}}"}},
+                          poke_interval=1, timeout=300)
 """
 
 
@@ -82,14 +87,14 @@ def test_available_now_and_backfill_operators_write_the_tables(airflow_env: dict
     dag_file.write_text(DAG_TEMPLATE.format(stream=json.dumps(stream), backfill=json.dumps(backfill)))
 
     result = run_dag(airflow_env, dag_file, "fanout_stream", "2026-11-27T00:00:00+00:00")
-    assert result["tasks"] == {"fan_out": "success"}, result
+    assert result["tasks"] == {"fan_out": "success", "wait": "success"}, result
     silver = stream["sinks"][1]["path"]
     assert len(rows(stream["sinks"][0]["path"])) == len(events)
     assert sorted(r["event_id"] for r in rows(silver)) == sorted(silver_rows(events))
     assert txn(silver, "shop_events.silver") == 1
 
     result = run_dag(airflow_env, dag_file, "fanout_backfill", "2026-11-01T00:00:00+00:00")
-    assert result["tasks"] == {"write_day": "success"}, result
+    assert result["tasks"] == {"write_day": "success", "confirm": "success"}, result
     bronze = backfill["sinks"][0]["path"]
     on_day = [e for e in events if e.event_time.strftime("%Y-%m-%d") == "2026-11-01"]
     assert len(rows(bronze)) == len(on_day)

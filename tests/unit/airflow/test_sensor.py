@@ -1,0 +1,114 @@
+"""DeltaTxnSensor and DeltaTxnTrigger on tables written by delta-rs (JVM-free and quick): targets
+from a report, a fixed version or a slice; "not yet" vs errors; the time-out message."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from deltalake import CommitProperties, Transaction, write_deltalake
+
+from airflow_fanout.examples.medallion import medallion_backfill_spec, medallion_stream_spec
+from airflow_fanout.sensors.delta_txn import DeltaTxnSensor
+from airflow_fanout.status import WatchedSink
+from airflow_fanout.triggers.delta_txn import DeltaTxnTrigger
+
+
+def commit(path: str, app_id: str, version: int) -> None:
+    write_deltalake(
+        path,
+        pa.table({"x": [version]}),
+        mode="append",
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, version)]),
+    )
+
+
+class FakeTI:
+    def __init__(self, report: Any) -> None:
+        self.report = report
+
+    def xcom_pull(self, task_ids: str) -> Any:
+        assert task_ids == "fan_out"
+        return self.report
+
+
+def context(report: Any = None) -> Any:
+    return {"ti": FakeTI(report)}
+
+
+def report(versions: dict[str, int]) -> dict[str, Any]:
+    return {"sinks": {name: {"txn_version": v} for name, v in versions.items()}}
+
+
+def test_waits_for_the_versions_in_the_run_report(tmp_path: Path) -> None:
+    doc = medallion_stream_spec(tmp_path)
+    paths = {s["name"]: s["path"] for s in doc["sinks"]}
+    sensor = DeltaTxnSensor(task_id="wait", spec=doc, report_task_id="fan_out")
+    ctx = context(report({"bronze": 2, "silver": 2, "gold": 2}))
+    assert sensor.poke(ctx) is False  # no tables yet: not yet, not an error
+    for name in ("bronze", "silver"):
+        commit(paths[name], f"shop_events.{name}", 2)
+    commit(paths["gold"], "shop_events.gold", 1)
+    assert sensor.poke(ctx) is False
+    commit(paths["gold"], "shop_events.gold", 2)
+    assert sensor.poke(ctx) is True
+    # A run that wrote no batch lists no sinks: nothing to wait for.
+    assert DeltaTxnSensor(task_id="w", spec=doc, report_task_id="fan_out").poke(context({"sinks": {}})) is True
+
+
+def test_backfill_slice_watch_uses_the_slice_app_ids(tmp_path: Path) -> None:
+    doc = medallion_backfill_spec(tmp_path)
+    sensor = DeltaTxnSensor(task_id="wait", spec=doc, spec_params={"ds": "2026-11-02"})
+    watched = sensor.watched(context())
+    assert [w.txn_app_id for w in watched] == [f"shop_backfill.{n}.2026-11-02" for n in ("bronze", "silver", "gold")]
+    for w in watched:
+        commit(w.path, w.txn_app_id.replace("11-02", "11-01"), 0)  # another day only
+    assert sensor.poke(context()) is False
+    for w in watched:
+        commit(w.path, w.txn_app_id, 0)
+    assert sensor.poke(context()) is True
+
+
+def test_timeout_names_each_lagging_sink(tmp_path: Path) -> None:
+    doc = medallion_stream_spec(tmp_path)
+    commit(doc["sinks"][0]["path"], "shop_events.bronze", 1)
+    sensor = DeltaTxnSensor(task_id="wait", spec=doc, expected_version=3, poke_interval=0.1, timeout=0.3, mode="poke")
+    with pytest.raises(AirflowSensorTimeout) as info:
+        sensor.execute(context())
+    message = str(info.value)
+    assert "bronze" in message and "txn shop_events.bronze at 1, expected >= 3" in message
+    assert "txn shop_events.gold at nothing, expected >= 3" in message
+
+
+def test_stream_spec_needs_a_target(tmp_path: Path) -> None:
+    with pytest.raises(AirflowException, match="report_task_id or expected_version"):
+        DeltaTxnSensor(task_id="w", spec=medallion_stream_spec(tmp_path)).poke(context())
+
+
+def test_trigger_events(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    watched = [WatchedSink("bronze", path, "a.bronze", 1).to_dict()]
+
+    async def first_event(trigger: DeltaTxnTrigger) -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    timed_out = asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.05, timeout=0.2)))
+    assert timed_out["status"] == "timeout"
+    assert timed_out["lagging"] == [f"bronze ({path}): txn a.bronze at nothing, expected >= 1"]
+    commit(path, "a.bronze", 1)
+    assert asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.05)))["status"] == "success"
+    classname, kwargs = DeltaTxnTrigger(watched, 5.0, 60.0).serialize()
+    assert classname == "airflow_fanout.triggers.delta_txn.DeltaTxnTrigger"
+    assert DeltaTxnTrigger(**kwargs).watched == watched
+
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "x.csv").write_text("1\n")
+    bad = [WatchedSink("bronze", str(tmp_path / "csv"), "a.bronze", 1).to_dict()]
+    event = asyncio.run(first_event(DeltaTxnTrigger(bad, poll_interval=0.05)))
+    assert event["status"] == "error" and "not a Delta table" in event["message"]
