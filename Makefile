@@ -32,7 +32,7 @@ demo-clean:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check airflow_fanout tests
+	$(BIN)/ruff format --check airflow_fanout tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -64,9 +64,17 @@ class RunReport:
         for batch in self.batches:
             for r in batch.sinks:
                 t = totals.setdefault(
-                    r.sink, {"target": r.target, "rows_written": 0, "batches_written": 0, "batches_skipped": 0}
+                    r.sink,
+                    {
+                        "target": r.target,
+                        "rows_written": 0,
+                        "batches_written": 0,
+                        "batches_skipped": 0,
+                        "duration_s": 0.0,
+                    },
                 )
                 t["rows_written"] += r.rows_written
+                t["duration_s"] = round(t["duration_s"] + r.duration_s, 3)
                 t["batches_written" if r.status == "written" else "batches_skipped"] += 1
                 t["table_version"] = r.table_version
                 t["txn_app_id"] = r.txn_app_id

@@ -106,6 +106,12 @@ class FanOutSubmitOperator(BaseOperator):
             )
         return report
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the source as the input dataset, each sink table as an output dataset."""
+        from airflow_fanout.operators.lineage import operator_lineage
+
+        return operator_lineage(parse_spec(self.rendered_spec()))
+
     def on_kill(self) -> None:
         if self._hook is not None:
             self._hook.on_kill()

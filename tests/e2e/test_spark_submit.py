@@ -40,6 +40,9 @@ def test_run_through_spark_submit_then_rerun_writes_nothing(tmp_path: Path) -> N
     assert report["status"] == "succeeded"
     assert report["sinks"]["bronze"]["rows_written"] == len(events)
     assert report["sinks"]["gold"]["txn_app_id"] == "shop_events.gold"
+    for totals in report["sinks"].values():  # what the operator pushes to XCom, per sink
+        assert set(totals) >= {"rows_written", "table_version", "txn_app_id", "txn_version", "duration_s"}
+        assert totals["duration_s"] > 0
     assert "batch 1 sink silver: MERGE" in done.stderr  # one log line per sink write
 
     paths = {s["name"]: s["path"] for s in doc["sinks"]}

@@ -112,3 +112,15 @@ def test_trigger_events(tmp_path: Path) -> None:
     bad = [WatchedSink("bronze", str(tmp_path / "csv"), "a.bronze", 1).to_dict()]
     event = asyncio.run(first_event(DeltaTxnTrigger(bad, poll_interval=0.05)))
     assert event["status"] == "error" and "not a Delta table" in event["message"]
+
+
+def test_openlineage_inputs_and_outputs(tmp_path: Path) -> None:
+    from airflow_fanout.operators.fanout import FanOutAvailableNowOperator
+    from airflow_fanout.operators.lineage import dataset_name
+
+    doc = medallion_stream_spec(tmp_path)
+    lineage = FanOutAvailableNowOperator(task_id="t", spec=doc).get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", doc["source"]["path"])]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", s["path"]) for s in doc["sinks"]]
+    assert dataset_name("s3://lake/gold/t", None) == ("s3://lake", "gold/t")
+    assert dataset_name(None, "silver.events") == ("spark_catalog", "silver.events")
