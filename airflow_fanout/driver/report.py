@@ -6,7 +6,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from airflow_fanout.driver.quality import QualityCounts
 
 SinkStatus = Literal["written", "skipped"]
 
@@ -25,6 +28,16 @@ class SinkResult:
     duration_s: float
     operation: str | None = None
     metrics: dict[str, int] = field(default_factory=dict)
+    #: with expectations: rows in == rows_passed + rows_dropped + rows_dead_lettered
+    rows_in: int | None = None
+    rows_passed: int | None = None
+    rows_dropped: int | None = None
+    rows_dead_lettered: int | None = None
+
+    def add_counts(self, counts: QualityCounts | None) -> None:
+        if counts is not None:
+            self.rows_in, self.rows_passed = counts.rows_in, counts.passed
+            self.rows_dropped, self.rows_dead_lettered = counts.dropped, counts.dead_lettered
 
     def log_line(self, batch_id: int) -> str:
         if self.status == "skipped":
@@ -32,8 +45,14 @@ class SinkResult:
                 f"batch {batch_id} sink {self.sink}: skipped, txn {self.txn_app_id} already at "
                 f"version >= {self.txn_version} (table version {self.table_version})"
             )
+        quality = ""
+        if self.rows_in is not None:
+            quality = (
+                f" (in {self.rows_in}, passed {self.rows_passed}, dropped {self.rows_dropped}, "
+                f"dead-lettered {self.rows_dead_lettered})"
+            )
         return (
-            f"batch {batch_id} sink {self.sink}: {self.operation} {self.rows_written} rows -> "
+            f"batch {batch_id} sink {self.sink}: {self.operation} {self.rows_written} rows{quality} -> "
             f"{self.target} version {self.table_version} txn {self.txn_app_id}@{self.txn_version} "
             f"in {self.duration_s:.2f}s"
         )
@@ -74,6 +93,9 @@ class RunReport:
                     },
                 )
                 t["rows_written"] += r.rows_written
+                if r.rows_in is not None:
+                    for key in ("rows_in", "rows_passed", "rows_dropped", "rows_dead_lettered"):
+                        t[key] = t.get(key, 0) + (getattr(r, key) or 0)
                 t["duration_s"] = round(t["duration_s"] + r.duration_s, 3)
                 t["batches_written" if r.status == "written" else "batches_skipped"] += 1
                 t["table_version"] = r.table_version

@@ -4,6 +4,7 @@ persisted when more than one sink reads it, and written wave by wave with bounde
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -17,13 +18,21 @@ from pyspark.sql.streaming.query import StreamingQuery
 from airflow_fanout.driver import checkpoint as checkpoint_state
 from airflow_fanout.driver.delta_log import TableState, read_commit, read_table_state
 from airflow_fanout.driver.plan import SOURCE, BatchPlan, plan_batch
+from airflow_fanout.driver.quality import (
+    QualityCounts,
+    count_rows,
+    dead_letter_rows,
+    failing_examples,
+    flag_rows,
+    passed_rows,
+)
 from airflow_fanout.driver.report import BatchReport, RunReport, SinkResult
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
 from airflow_fanout.driver.sources import apply_source_where, read_slice, read_stream
 from airflow_fanout.driver.transforms import sink_rows
 from airflow_fanout.exceptions import RunError
-from airflow_fanout.spec.model import FanOutSpec, SinkSpec
-from airflow_fanout.spec.naming import sink_app_id
+from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
+from airflow_fanout.spec.naming import dead_letter_app_id, sink_app_id
 from airflow_fanout.spec.params import render_with_literals
 
 log = logging.getLogger("airflow_fanout.driver")
@@ -31,6 +40,24 @@ log = logging.getLogger("airflow_fanout.driver")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class BatchState:
+    """One batch in flight: its ids, params (with the built-in ``batch_id``), the sink tables'
+    state before the batch, the lazy frames of each sink, and what to unpersist at the end."""
+
+    batch_id: int
+    txn_version: int
+    params: dict[str, Scalar]
+    tables: dict[str, TableState]
+    frames: dict[str, DataFrame]
+    flagged: dict[str, DataFrame] = field(default_factory=dict)
+    persisted: list[DataFrame] = field(default_factory=list)
+
+    def keep(self, frame: DataFrame) -> DataFrame:
+        self.persisted.append(frame)
+        return frame
 
 
 @dataclass
@@ -43,6 +70,7 @@ class FanOutRun:
     plan: BatchPlan = field(init=False)
     _sessions: dict[str, SparkSession] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
+    _dead_letter_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     on_batch: Callable[[BatchReport], None] | None = None
 
     def __post_init__(self) -> None:
@@ -124,26 +152,23 @@ class FanOutRun:
         spec = self.spec
         if spec.run.mode == "stream":
             batch = apply_source_where(batch, spec)
-        txn_version = int(batch_id)
-        states = self._table_states()
-        frames: dict[str, DataFrame] = {SOURCE: batch}
-        persisted: list[DataFrame] = []
+        state = BatchState(
+            batch_id=int(batch_id),
+            txn_version=int(batch_id),
+            params={**spec.params, "batch_id": int(batch_id)},
+            tables=self._table_states(),
+            frames={SOURCE: batch},
+        )
         if SOURCE in self.plan.persist:
-            persisted.append(batch.persist(StorageLevel.MEMORY_AND_DISK))
-            frames[SOURCE] = persisted[-1]
-        result = BatchReport(batch_id=int(batch_id), txn_version=txn_version)
+            state.frames[SOURCE] = state.keep(batch.persist(StorageLevel.MEMORY_AND_DISK))
+        result = BatchReport(batch_id=state.batch_id, txn_version=state.txn_version)
         try:
             for wave in self.plan.waves:
                 for name in wave:
-                    sink = spec.sink(name)
-                    rows = sink_rows(frames[sink.upstream or SOURCE], sink, spec.params)
-                    if name in self.plan.persist:
-                        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-                        persisted.append(rows)
-                    frames[name] = rows
-                result.sinks.extend(self._write_wave(wave, frames, states, txn_version, int(batch_id)))
+                    self._prepare_rows(spec.sink(name), state)
+                result.sinks.extend(self._write_wave(wave, state))
         finally:
-            for frame in persisted:
+            for frame in state.persisted:
                 frame.unpersist()
         result.duration_s = round(time.monotonic() - started, 3)
         self.report.batches.append(result)
@@ -158,21 +183,25 @@ class FanOutRun:
         if self.on_batch is not None:
             self.on_batch(result)
 
-    def _write_wave(
-        self,
-        wave: tuple[str, ...],
-        frames: dict[str, DataFrame],
-        states: dict[str, TableState],
-        txn_version: int,
-        batch_id: int,
-    ) -> list[SinkResult]:
+    def _prepare_rows(self, sink: SinkSpec, state: BatchState) -> None:
+        """The sink's rows (lazy): its transforms, then its expectations. Downstream sinks read
+        the rows that passed."""
+        rows = sink_rows(state.frames[sink.upstream or SOURCE], sink, state.params)
+        if sink.expect:
+            flagged = state.keep(flag_rows(rows, sink.expect, state.params).persist(StorageLevel.MEMORY_AND_DISK))
+            state.flagged[sink.name] = flagged
+            rows = passed_rows(flagged)
+        if sink.name in self.plan.persist:
+            rows = state.keep(rows.persist(StorageLevel.MEMORY_AND_DISK))
+        state.frames[sink.name] = rows
+
+    def _write_wave(self, wave: tuple[str, ...], state: BatchState) -> list[SinkResult]:
         workers = max(1, min(self.plan.max_parallel, len(wave)))
         if workers == 1:
-            return [self._write_one(self.spec.sink(n), frames[n], states[n], txn_version, batch_id) for n in wave]
+            return [self._write_one(self.spec.sink(n), state) for n in wave]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout-sink") as pool:
             futures: dict[Future[SinkResult], str] = {
-                pool.submit(self._write_one, self.spec.sink(n), frames[n], states[n], txn_version, batch_id): n
-                for n in wave
+                pool.submit(self._write_one, self.spec.sink(n), state): n for n in wave
             }
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
@@ -184,14 +213,16 @@ class FanOutRun:
                 raise failed[0].exception()  # type: ignore[misc]
             return [f.result() for f in futures]
 
-    def _write_one(
-        self, sink: SinkSpec, rows: DataFrame, state: TableState, txn_version: int, batch_id: int
-    ) -> SinkResult:
+    def _write_one(self, sink: SinkSpec, state: BatchState) -> SinkResult:
         started = time.monotonic()
+        batch_id, txn_version = state.batch_id, state.txn_version
+        counts = self._check_quality(sink, state)
         app_id = sink_app_id(self.spec, sink)
-        recorded = state.txn_version(app_id)
+        table = state.tables[sink.name]
+        recorded = table.txn_version(app_id)
         if recorded is not None and recorded >= txn_version:
-            result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped", state.version, 0, 0.0)
+            result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped", table.version, 0, 0.0)
+            result.add_counts(counts)
             log.info(result.log_line(batch_id))
             return result
         session = self._sessions[sink.name]
@@ -199,13 +230,13 @@ class FanOutRun:
         write = SinkWrite(
             sink=sink,
             session=session,
-            rows=rows,
+            rows=state.frames[sink.name],
             txn_app_id=app_id,
             txn_version=txn_version,
-            params=self.spec.params,
+            params=state.params,
             replace_where=self._replace_where(sink),
             upstream=self.spec.sink(sink.upstream) if sink.upstream else None,
-            table_exists=state.exists,
+            table_exists=table.exists,
         )
         try:
             write_sink(write)
@@ -227,8 +258,73 @@ class FanOutRun:
             operation=commit.operation,
             metrics=commit.metrics,
         )
+        result.add_counts(counts)
         log.info(result.log_line(batch_id))
         return result
+
+    def _check_quality(self, sink: SinkSpec, state: BatchState) -> QualityCounts | None:
+        """Count the sink's rows by outcome; fail on ``fail`` expectations; write dead letters.
+
+        Dead letters are written before the sink: if the run dies between the two, the rerun skips
+        the dead letters (their own txn id) and writes the sink."""
+        flagged = state.flagged.get(sink.name)
+        if flagged is None:
+            return None
+        counts = count_rows(flagged)
+        if counts.failed:
+            names = ", ".join(failing_examples(flagged))
+            raise RunError(
+                f"expectation(s) {names} failed on {counts.failed} row(s) (on_fail: fail)",
+                sink=sink.name,
+                batch_id=state.batch_id,
+            )
+        if counts.dead_lettered:
+            self._write_dead_letters(
+                sink, dead_letter_rows(flagged, sink.name, state.batch_id, self.spec.slice_key), state
+            )
+        return counts
+
+    def _write_dead_letters(self, sink: SinkSpec, rows: DataFrame, state: BatchState) -> None:
+        ref = self.spec.dead_letter
+        assert ref is not None, "validated: dead_letter expectations need a dead_letter table"
+        app_id = dead_letter_app_id(self.spec, sink)
+        # Sinks of one wave share the dead-letter table: one writer at a time (schemas may merge).
+        with self._dead_letter_lock:
+            table = read_table_state(self.spark, ref)
+            recorded = table.txn_version(app_id)
+            if recorded is not None and recorded >= state.txn_version:
+                return
+            writer = (
+                rows.write.format("delta")
+                .option("mergeSchema", "true")
+                .option("txnAppId", app_id)
+                .option("txnVersion", str(state.txn_version))
+            )
+            if self.spec.slice_key is not None:  # a new run of a slice replaces its dead letters
+                writer = writer.mode("overwrite").option(
+                    "replaceWhere", f"_sink = '{sink.name}' AND _slice = '{self.spec.slice_key}'"
+                )
+            else:
+                writer = writer.mode("append")
+            try:
+                if ref.path is not None:
+                    writer.save(ref.path)
+                else:
+                    writer.saveAsTable(ref.table or "")
+            except Exception as exc:
+                raise RunError(
+                    f"dead-letter write to {ref.target} failed: {_first_line(exc)}",
+                    sink=sink.name,
+                    batch_id=state.batch_id,
+                ) from exc
+            log.info(
+                "batch %s sink %s: dead letters -> %s txn %s@%s",
+                state.batch_id,
+                sink.name,
+                ref.target,
+                app_id,
+                state.txn_version,
+            )
 
     def _replace_where(self, sink: SinkSpec) -> str | None:
         """The predicate an overwrite replaces: the sink's own, else (batch mode) the slice's."""

@@ -135,6 +135,20 @@ class AggregateSpec:
         return window_cols + self.group_by
 
 
+OnFail = Literal["drop", "dead_letter", "fail"]
+#: Parameters every expression may use without declaring them; their values change per batch.
+BUILTIN_PARAMS = ("batch_id",)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A named SQL check on a sink's rows. A row fails when the check is false or null."""
+
+    name: str
+    check: str
+    on_fail: OnFail = "dead_letter"
+
+
 @dataclass(frozen=True)
 class SinkSpec:
     """One output table and how the batch becomes its rows."""
@@ -154,6 +168,7 @@ class SinkSpec:
     partition_by: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
     merge_schema: bool = False
+    expect: tuple[Expectation, ...] = ()
 
     @property
     def ref(self) -> TableRef:
@@ -196,6 +211,9 @@ class SinkSpec:
             partition_by=tuple(doc.get("partition_by", ())),
             options=_string_options(doc.get("options", {})),
             merge_schema=bool(doc.get("merge_schema", False)),
+            expect=tuple(
+                Expectation(e["name"], e["check"], e.get("on_fail", "dead_letter")) for e in doc.get("expect", ())
+            ),
         )
 
 
@@ -208,6 +226,7 @@ class FanOutSpec:
     run: RunSpec
     sinks: tuple[SinkSpec, ...]
     params: dict[str, Scalar] = field(default_factory=dict)
+    dead_letter: TableRef | None = None
     version: int = SPEC_VERSION
 
     def sink(self, name: str) -> SinkSpec:
@@ -228,6 +247,7 @@ class FanOutSpec:
             run=RunSpec.from_dict(doc["run"]),
             sinks=tuple(SinkSpec.from_dict(s) for s in doc["sinks"]),
             params=dict(doc.get("params", {})),
+            dead_letter=TableRef.from_dict(doc["dead_letter"]) if "dead_letter" in doc else None,
             version=doc["version"],
         )
 

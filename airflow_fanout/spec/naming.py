@@ -14,3 +14,9 @@ def txn_app_id(app_id: str, sink: str, slice_key: str | None = None) -> str:
 
 def sink_app_id(spec: FanOutSpec, sink: SinkSpec) -> str:
     return txn_app_id(spec.app_id, sink.name, spec.slice_key)
+
+
+def dead_letter_app_id(spec: FanOutSpec, sink: SinkSpec) -> str:
+    """The txn app id of ``sink``'s writes to the dead-letter table: ``<app_id>._dead_letter.<sink>``
+    (sink names start with a letter, so this never collides with a sink's own app id)."""
+    return txn_app_id(spec.app_id, f"_dead_letter.{sink.name}", spec.slice_key)

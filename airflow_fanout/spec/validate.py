@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 
 from airflow_fanout.exceptions import SpecError, SpecIssue
-from airflow_fanout.spec.model import FanOutSpec, Scalar
+from airflow_fanout.spec.model import BUILTIN_PARAMS, FanOutSpec, Scalar
 from airflow_fanout.spec.params import lexical_problem, param_names
 
 
@@ -79,6 +79,8 @@ def sql_fields(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield f"{base}.columns.{name}", expr
         for j, expr in enumerate(sink.get("select", [])):
             yield f"{base}.select[{j}]", expr
+        for j, expectation in enumerate(sink.get("expect", [])):
+            yield f"{base}.expect[{j}].check", expectation["check"]
         if "order_by" in sink.get("dedupe", {}):
             yield f"{base}.dedupe.order_by", sink["dedupe"]["order_by"]
         if "delete_when" in sink.get("merge", {}):
@@ -140,6 +142,21 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
             targets.setdefault(norm, i)
         issues.extend(_sink_mode_issues(base, sink, run))
 
+    for name in BUILTIN_PARAMS:
+        if name in doc.get("params", {}):
+            add(f"params.{name}", f"{name!r} is a built-in parameter (set per batch); choose another name")
+    dead_letter = doc.get("dead_letter")
+    if dead_letter is not None and ("path" in dead_letter) == ("table" in dead_letter):
+        add("dead_letter", "give exactly one of 'path' or 'table'")
+    for i, sink in enumerate(sinks):
+        seen_checks: set[str] = set()
+        for j, expectation in enumerate(sink.get("expect", [])):
+            if expectation["name"] in seen_checks:
+                add(f"sinks[{i}].expect[{j}].name", f"duplicate expectation name {expectation['name']!r}")
+            seen_checks.add(expectation["name"])
+            if expectation.get("on_fail", "dead_letter") == "dead_letter" and dead_letter is None:
+                add(f"sinks[{i}].expect[{j}].on_fail", "'dead_letter' needs a top-level 'dead_letter' table")
+
     for i, sink in enumerate(sinks):
         upstream = sink.get("from")
         if upstream is None:
@@ -155,7 +172,7 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
         if problem:
             add(path, f"SQL expression does not parse: {problem}")
         for name in param_names(expr):
-            if name not in params:
+            if name not in params and name not in BUILTIN_PARAMS:
                 add(path, f"parameter ':{name}' is not defined (add it to 'params' or pass --param {name}=...)")
     return issues
 
