@@ -57,3 +57,12 @@ def plan_batch(spec: FanOutSpec) -> BatchPlan:
     uses = {name: len(r) + (0 if name == SOURCE else 1) for name, r in readers.items()}
     persist = frozenset(name for name, count in uses.items() if count > 1)
     return BatchPlan(waves=waves, persist=persist, max_parallel=spec.run.max_parallel_sinks)
+
+
+def catch_all_where(spec: FanOutSpec, sink: SinkSpec) -> str | None:
+    """For a ``catch_all`` sink: the rows none of its sibling routes (sinks reading the same input
+    with a ``where``) select. A route whose ``where`` is null for a row does not select it."""
+    if not sink.catch_all:
+        return sink.where
+    routes = [s.where for s in spec.sinks if s.upstream == sink.upstream and s.where and s is not sink]
+    return "NOT (" + " OR ".join(f"COALESCE(({w}), FALSE)" for w in routes) + ")"

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
@@ -17,7 +17,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from airflow_fanout.driver import checkpoint as checkpoint_state
 from airflow_fanout.driver.delta_log import TableState, read_commit, read_table_state
-from airflow_fanout.driver.plan import SOURCE, BatchPlan, plan_batch
+from airflow_fanout.driver.plan import SOURCE, BatchPlan, catch_all_where, plan_batch
 from airflow_fanout.driver.quality import (
     QualityCounts,
     count_rows,
@@ -186,6 +186,8 @@ class FanOutRun:
     def _prepare_rows(self, sink: SinkSpec, state: BatchState) -> None:
         """The sink's rows (lazy): its transforms, then its expectations. Downstream sinks read
         the rows that passed."""
+        if sink.catch_all:
+            sink = replace(sink, where=catch_all_where(self.spec, sink))
         rows = sink_rows(state.frames[sink.upstream or SOURCE], sink, state.params)
         if sink.expect:
             flagged = state.keep(flag_rows(rows, sink.expect, state.params).persist(StorageLevel.MEMORY_AND_DISK))

@@ -169,6 +169,8 @@ class SinkSpec:
     options: dict[str, str] = field(default_factory=dict)
     merge_schema: bool = False
     expect: tuple[Expectation, ...] = ()
+    #: rows of this sink's input that no sibling route (same input, with a ``where``) selects
+    catch_all: bool = False
 
     @property
     def ref(self) -> TableRef:
@@ -211,6 +213,7 @@ class SinkSpec:
             partition_by=tuple(doc.get("partition_by", ())),
             options=_string_options(doc.get("options", {})),
             merge_schema=bool(doc.get("merge_schema", False)),
+            catch_all=bool(doc.get("catch_all", False)),
             expect=tuple(
                 Expectation(e["name"], e["check"], e.get("on_fail", "dead_letter")) for e in doc.get("expect", ())
             ),

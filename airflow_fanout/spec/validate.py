@@ -149,6 +149,13 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
     if dead_letter is not None and ("path" in dead_letter) == ("table" in dead_letter):
         add("dead_letter", "give exactly one of 'path' or 'table'")
     for i, sink in enumerate(sinks):
+        if sink.get("catch_all"):
+            if "where" in sink:
+                add(f"sinks[{i}].where", "a catch_all sink takes the rows no other route selects: no 'where'")
+            routes = [s for s in sinks if s.get("from") == sink.get("from") and "where" in s and s is not sink]
+            if not routes:
+                add(f"sinks[{i}].catch_all", "needs at least one other sink with a 'where' on the same input")
+    for i, sink in enumerate(sinks):
         seen_checks: set[str] = set()
         for j, expectation in enumerate(sink.get("expect", [])):
             if expectation["name"] in seen_checks:

@@ -108,3 +108,32 @@ def test_consumers() -> None:
 def test_plan_module_does_not_import_pyspark() -> None:
     code = "import sys, airflow_fanout.driver.plan; sys.exit(1 if 'pyspark' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_catch_all_where_is_the_complement_of_the_sibling_routes() -> None:
+    from airflow_fanout.driver.plan import catch_all_where
+    from airflow_fanout.spec import parse_spec, validate_spec
+
+    base = {
+        "version": 1,
+        "app_id": "r",
+        "source": {"format": "rate"},
+        "run": {"mode": "stream", "checkpoint": "/cp"},
+        "sinks": [
+            {"name": "orders", "path": "/o", "mode": "append", "where": "kind = 'order'"},
+            {"name": "refunds", "path": "/r", "mode": "append", "where": "kind = :k"},
+            {"name": "copy", "path": "/c", "mode": "append"},
+            {"name": "rest", "path": "/x", "mode": "append", "catch_all": True},
+        ],
+        "params": {"k": "refund"},
+    }
+    spec = parse_spec(base)
+    assert catch_all_where(spec, spec.sink("rest")) == (
+        "NOT (COALESCE((kind = 'order'), FALSE) OR COALESCE((kind = :k), FALSE))"
+    )
+    assert catch_all_where(spec, spec.sink("orders")) == "kind = 'order'"
+    bad = {**base, "sinks": [{"name": "rest", "path": "/x", "mode": "append", "catch_all": True, "where": "x"}]}
+    assert [(i.path, i.message) for i in validate_spec(bad)] == [
+        ("sinks[0].where", "a catch_all sink takes the rows no other route selects: no 'where'"),
+        ("sinks[0].catch_all", "needs at least one other sink with a 'where' on the same input"),
+    ]
