@@ -27,6 +27,8 @@ from airflow_fanout.driver.quality import (
     passed_rows,
 )
 from airflow_fanout.driver.report import BatchReport, RunReport, SinkResult
+from airflow_fanout.driver.retry import retry_conflicts
+from airflow_fanout.driver.schema_check import explain_mismatch
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
 from airflow_fanout.driver.sources import apply_source_where, read_slice, read_stream
 from airflow_fanout.driver.transforms import sink_rows
@@ -241,11 +243,11 @@ class FanOutRun:
             table_exists=table.exists,
         )
         try:
-            write_sink(write)
+            retry_conflicts(lambda: write_sink(write), what=f"batch {batch_id} sink {sink.name}")
         except Exception as exc:
-            raise RunError(
-                f"write to {sink.ref.target} failed: {_first_line(exc)}", sink=sink.name, batch_id=batch_id
-            ) from exc
+            mismatch = explain_mismatch(session, sink, write.rows) if table.exists and not sink.aggregate else None
+            detail = f"schema mismatch: {mismatch}" if mismatch else _first_line(exc)
+            raise RunError(f"write to {sink.ref.target} failed: {detail}", sink=sink.name, batch_id=batch_id) from exc
         after = read_table_state(session, sink.ref)
         commit = read_commit(session, sink.ref, after.version or 0)
         result = SinkResult(

@@ -136,8 +136,9 @@ def test_failing_sink_names_sink_and_batch(spark: Any, tmp_path: Path) -> None:
     run_spec(spark, doc)
     doc["sinks"][0]["columns"] = {"amount": "array(amount)"}  # incompatible type on the next batch
     land(tmp_path, range(1, 2))
-    with pytest.raises(Exception, match=r"sink 'bronze', batch 1"):
+    with pytest.raises(Exception, match=r"sink 'bronze', batch 1") as info:
         run_spec(spark, doc)
+    assert "column 'amount': the table has string, the batch has array<double>" in str(info.value)
 
 
 def test_empty_batch_still_records_progress(spark: Any, tmp_path: Path) -> None:
