@@ -23,7 +23,7 @@ from airflow_fanout.driver.transforms import (
     touched_groups,
     with_params,
 )
-from airflow_fanout.spec.model import Scalar, SinkSpec, TableRef
+from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, Scalar, SinkSpec, TableRef
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
@@ -175,24 +175,39 @@ def write_aggregate(write: SinkWrite) -> None:
     """Recompute every group this batch touches from the upstream table, then MERGE the groups.
 
     A window that spans batches (or gets a late event) is recomputed over all upstream rows, so
-    the table always equals the aggregate of everything written upstream, whatever the batches."""
+    the table always equals the aggregate of everything written upstream, whatever the batches.
+    Groups of a touched key that no longer exist (a session merged into a longer one) are
+    deleted in the same MERGE, so the table never keeps stale groups for touched keys."""
     sink, aggregate, upstream = write.sink, write.sink.aggregate, write.upstream
     assert aggregate is not None and upstream is not None
-    touched = touched_groups(write.rows, aggregate)
+    touch = aggregate.touch_columns
+    touched = F.broadcast(touched_groups(write.rows, aggregate))
     upstream_rows = sink_rows(_read_table(write.session, upstream.ref), _without_upstream(sink), write.params)
     keyed = group_columns(upstream_rows, aggregate)
-    cond = null_safe_join_condition("u", "g", aggregate.group_columns)
-    affected = keyed.alias("u").join(F.broadcast(touched).alias("g"), expr(cond), "left_semi")
-    groups = aggregate_groups(
-        affected.drop("window_start", "window_end") if aggregate.window else affected, aggregate, write.params
-    )
+    affected = keyed.alias("u").join(touched.alias("g"), expr(null_safe_join_condition("u", "g", touch)), "left_semi")
+    if aggregate.window is not None and not aggregate.window.is_session:
+        affected = affected.drop(WINDOW_START, WINDOW_END)
+    groups = aggregate_groups(affected, aggregate, write.params)
     _ensure_table(write, groups)
-    target = _delta_table(write.session, sink.ref)
+    columns = groups.columns
+    source = groups.withColumn(_DELETE_FLAG, F.lit(False))
+    if write.table_exists:
+        existing = _read_table(write.session, sink.ref).select(*columns)
+        in_touched = existing.alias("e").join(
+            touched.alias("g"), expr(null_safe_join_condition("e", "g", touch)), "left_semi"
+        )
+        stale = in_touched.alias("e").join(
+            groups.alias("n"), expr(null_safe_join_condition("e", "n", aggregate.group_columns)), "left_anti"
+        )
+        source = source.unionByName(stale.withColumn(_DELETE_FLAG, F.lit(True)))
+    values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
     builder = (
-        target.alias("t")
-        .merge(groups.alias("s"), null_safe_join_condition("t", "s", aggregate.group_columns))
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
+        _delta_table(write.session, sink.ref)
+        .alias("t")
+        .merge(source.alias("s"), null_safe_join_condition("t", "s", aggregate.group_columns))
+        .whenMatchedDelete(condition=f"s.`{_DELETE_FLAG}`")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition=f"NOT s.`{_DELETE_FLAG}`", values=values)
     )
     _run_merge(write, builder)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, AggregateSpec, Scalar, SinkSpec
+from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, AggregateSpec, Scalar, SinkSpec, WindowSpec
 from airflow_fanout.spec.params import PARAM_COLUMN_PREFIX, bind_markers, param_column, param_names
 
 
@@ -97,28 +97,43 @@ def _split_top_level(sql: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+def _window_column(window: WindowSpec) -> Column:
+    if window.is_session:
+        return F.session_window(F.col(window.column), window.gap or "")
+    return F.window(F.col(window.column), window.duration or "")
+
+
 def group_columns(frame: DataFrame, aggregate: AggregateSpec) -> DataFrame:
-    """``frame`` with ``window_start``/``window_end`` added for a windowed aggregate."""
-    if aggregate.window is None:
+    """``frame`` with ``window_start``/``window_end`` added for a tumbling window (a session
+    window's bounds exist only after grouping)."""
+    if aggregate.window is None or aggregate.window.is_session:
         return frame
-    window = F.window(F.col(aggregate.window.column), aggregate.window.duration)
     return (
-        frame.withColumn("__fanout_window", window)
+        frame.withColumn("__fanout_window", _window_column(aggregate.window))
         .withColumns({WINDOW_START: F.col("__fanout_window.start"), WINDOW_END: F.col("__fanout_window.end")})
         .drop("__fanout_window")
     )
 
 
 def touched_groups(rows: DataFrame, aggregate: AggregateSpec) -> DataFrame:
-    """The distinct groups (window + group_by values) that ``rows`` fall in."""
-    return group_columns(rows, aggregate).select(*aggregate.group_columns).distinct()
+    """The distinct touch keys (see ``AggregateSpec.touch_columns``) that ``rows`` fall in."""
+    return group_columns(rows, aggregate).select(*aggregate.touch_columns).distinct()
 
 
 def aggregate_groups(rows: DataFrame, aggregate: AggregateSpec, params: Mapping[str, Scalar]) -> DataFrame:
-    """The aggregate of ``rows``: one row per group, measures named as in the spec."""
-    keyed = with_params(group_columns(rows, aggregate), list(aggregate.measures.values()), params)
+    """The aggregate of ``rows``: one row per group (window bounds, group_by), measures named as
+    in the spec."""
+    keyed = with_params(rows, list(aggregate.measures.values()), params)
     measures = [expr(sql).alias(name) for name, sql in aggregate.measures.items()]
-    return keyed.groupBy(*aggregate.group_columns).agg(*measures)
+    if aggregate.window is None:
+        return keyed.groupBy(*aggregate.group_by).agg(*measures)
+    grouped = keyed.groupBy(_window_column(aggregate.window).alias("__fanout_window"), *aggregate.group_by)
+    return grouped.agg(*measures).select(
+        F.col("__fanout_window.start").alias(WINDOW_START),
+        F.col("__fanout_window.end").alias(WINDOW_END),
+        *aggregate.group_by,
+        *aggregate.measures,
+    )
 
 
 def null_safe_join_condition(left: str, right: str, columns: list[str] | tuple[str, ...]) -> str:

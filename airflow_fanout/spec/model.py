@@ -118,8 +118,15 @@ class MergeSpec:
 
 @dataclass(frozen=True)
 class WindowSpec:
+    """A tumbling window (``duration``) or a session window (``gap``) over a time column."""
+
     column: str
-    duration: str
+    duration: str | None = None
+    gap: str | None = None
+
+    @property
+    def is_session(self) -> bool:
+        return self.gap is not None
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,15 @@ class AggregateSpec:
         """The output columns that identify one group (the MERGE keys of the aggregate table)."""
         window_cols = (WINDOW_START, WINDOW_END) if self.window else ()
         return window_cols + self.group_by
+
+    @property
+    def touch_columns(self) -> tuple[str, ...]:
+        """The columns that say which groups a batch touches and must be recomputed: the window
+        and group_by for tumbling windows; only group_by for session windows, whose bounds move
+        as events arrive (every session of a touched key is recomputed)."""
+        if self.window is not None and self.window.is_session:
+            return self.group_by
+        return self.group_columns
 
 
 OnFail = Literal["drop", "dead_letter", "fail"]
@@ -205,7 +221,7 @@ class SinkSpec:
                 AggregateSpec(
                     measures=dict(ag["measures"]),
                     group_by=tuple(ag.get("group_by", ())),
-                    window=WindowSpec(window["column"], window["duration"]) if window else None,
+                    window=WindowSpec(window["column"], window.get("duration"), window.get("gap")) if window else None,
                 )
                 if ag
                 else None

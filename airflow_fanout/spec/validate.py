@@ -220,6 +220,12 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
             )
         if not aggregate.get("window") and not aggregate.get("group_by"):
             issues.append(SpecIssue(f"{base}.aggregate", "needs a 'window', 'group_by' columns, or both"))
+        if "gap" in aggregate.get("window", {}) and not aggregate.get("group_by"):
+            issues.append(
+                SpecIssue(
+                    f"{base}.aggregate.group_by", "a session window needs group_by (sessions are per key, e.g. user_id)"
+                )
+            )
     return issues
 
 
