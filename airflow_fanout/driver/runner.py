@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from airflow_fanout.driver import checkpoint as checkpoint_state
@@ -30,11 +31,11 @@ from airflow_fanout.driver.report import BatchReport, RunReport, SinkResult
 from airflow_fanout.driver.retry import retry_conflicts
 from airflow_fanout.driver.schema_check import explain_mismatch
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
-from airflow_fanout.driver.sources import apply_source_where, read_slice, read_stream
+from airflow_fanout.driver.sources import CORRUPT_COLUMN, apply_source_where, read_slice, read_stream, slice_rows
 from airflow_fanout.driver.transforms import sink_rows
 from airflow_fanout.exceptions import RunError
 from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
-from airflow_fanout.spec.naming import dead_letter_app_id, sink_app_id
+from airflow_fanout.spec.naming import SOURCE_DEAD_LETTERS, dead_letter_app_id, sink_app_id
 from airflow_fanout.spec.params import render_with_literals
 
 log = logging.getLogger("airflow_fanout.driver")
@@ -152,16 +153,20 @@ class FanOutRun:
             raise StopRequested(f"batch {batch_id} not started: the run is stopping")
         started = time.monotonic()
         spec = self.spec
-        if spec.run.mode == "stream":
-            batch = apply_source_where(batch, spec)
         state = BatchState(
             batch_id=int(batch_id),
             txn_version=int(batch_id),
             params={**spec.params, "batch_id": int(batch_id)},
             tables=self._table_states(),
-            frames={SOURCE: batch},
+            frames={},
         )
-        if SOURCE in self.plan.persist:
+        cached = False
+        if spec.source.corrupt_records == "dead_letter":
+            batch = self._capture_corrupt(batch, state)
+            cached = True  # the good rows are a filter over the persisted raw batch
+        batch = apply_source_where(batch, spec) if spec.run.mode == "stream" else slice_rows(batch, spec)
+        state.frames[SOURCE] = batch
+        if SOURCE in self.plan.persist and not cached:
             state.frames[SOURCE] = state.keep(batch.persist(StorageLevel.MEMORY_AND_DISK))
         result = BatchReport(batch_id=state.batch_id, txn_version=state.txn_version)
         try:
@@ -284,14 +289,38 @@ class FanOutRun:
             )
         if counts.dead_lettered:
             self._write_dead_letters(
-                sink, dead_letter_rows(flagged, sink.name, state.batch_id, self.spec.slice_key), state
+                sink.name, dead_letter_rows(flagged, sink.name, state.batch_id, self.spec.slice_key), state
             )
         return counts
 
-    def _write_dead_letters(self, sink: SinkSpec, rows: DataFrame, state: BatchState) -> None:
+    def _capture_corrupt(self, raw: DataFrame, state: BatchState) -> DataFrame:
+        """Send source records Spark could not parse to the dead-letter table (raw text in
+        ``_raw``); return the parsed rows. The raw batch is persisted: Spark refuses to filter on
+        the corrupt-record column of an uncached file scan, and it is read twice anyway."""
+        raw = state.keep(raw.persist(StorageLevel.MEMORY_AND_DISK))
+        corrupt = F.col(CORRUPT_COLUMN)
+        letters = (
+            raw.where(corrupt.isNotNull())
+            .select(corrupt.alias("_raw"))
+            .withColumns(
+                {
+                    "_error_reason": F.lit("unparseable source record"),
+                    "_sink": F.lit(SOURCE_DEAD_LETTERS),
+                    "_batch_id": F.lit(state.batch_id).cast("long"),
+                    "_processed_at": F.current_timestamp(),
+                }
+            )
+        )
+        if self.spec.slice_key is not None:
+            letters = letters.withColumn("_slice", F.lit(self.spec.slice_key))
+        # Written even when empty (no count() to decide): the commit records the batch's progress.
+        self._write_dead_letters(SOURCE_DEAD_LETTERS, letters, state)
+        return raw.where(corrupt.isNull()).drop(CORRUPT_COLUMN)
+
+    def _write_dead_letters(self, sink_name: str, rows: DataFrame, state: BatchState) -> None:
         ref = self.spec.dead_letter
         assert ref is not None, "validated: dead_letter expectations need a dead_letter table"
-        app_id = dead_letter_app_id(self.spec, sink)
+        app_id = dead_letter_app_id(self.spec, sink_name)
         # Sinks of one wave share the dead-letter table: one writer at a time (schemas may merge).
         with self._dead_letter_lock:
             table = read_table_state(self.spark, ref)
@@ -306,7 +335,7 @@ class FanOutRun:
             )
             if self.spec.slice_key is not None:  # a new run of a slice replaces its dead letters
                 writer = writer.mode("overwrite").option(
-                    "replaceWhere", f"_sink = '{sink.name}' AND _slice = '{self.spec.slice_key}'"
+                    "replaceWhere", f"_sink = '{sink_name}' AND _slice = '{self.spec.slice_key}'"
                 )
             else:
                 writer = writer.mode("append")
@@ -318,13 +347,13 @@ class FanOutRun:
             except Exception as exc:
                 raise RunError(
                     f"dead-letter write to {ref.target} failed: {_first_line(exc)}",
-                    sink=sink.name,
+                    sink=sink_name,
                     batch_id=state.batch_id,
                 ) from exc
             log.info(
                 "batch %s sink %s: dead letters -> %s txn %s@%s",
                 state.batch_id,
-                sink.name,
+                sink_name,
                 ref.target,
                 app_id,
                 state.txn_version,

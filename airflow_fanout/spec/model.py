@@ -41,10 +41,14 @@ class SourceSpec:
     schema: str | None = None
     options: dict[str, str] = field(default_factory=dict)
     where: str | None = None
+    #: json/csv rows that do not parse: Spark's default (``permissive``: all-null columns), sent
+    #: to the dead-letter table with their raw text (``dead_letter``), or failing the run (``fail``)
+    corrupt_records: Literal["permissive", "dead_letter", "fail"] = "permissive"
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> SourceSpec:
         return cls(
+            corrupt_records=doc.get("corrupt_records", "permissive"),
             format=doc["format"],
             path=doc.get("path"),
             table=doc.get("table"),

@@ -16,7 +16,12 @@ def sink_app_id(spec: FanOutSpec, sink: SinkSpec) -> str:
     return txn_app_id(spec.app_id, sink.name, spec.slice_key)
 
 
-def dead_letter_app_id(spec: FanOutSpec, sink: SinkSpec) -> str:
-    """The txn app id of ``sink``'s writes to the dead-letter table: ``<app_id>._dead_letter.<sink>``
-    (sink names start with a letter, so this never collides with a sink's own app id)."""
-    return txn_app_id(spec.app_id, f"_dead_letter.{sink.name}", spec.slice_key)
+#: The dead-letter "sink" name of source records that could not be parsed.
+SOURCE_DEAD_LETTERS = "_source"
+
+
+def dead_letter_app_id(spec: FanOutSpec, sink_name: str) -> str:
+    """The txn app id of one sink's writes to the dead-letter table: ``<app_id>._dead_letter.<sink>``
+    (sink names start with a letter, so this never collides with a sink's own app id); unparseable
+    source records use ``<app_id>._dead_letter._source``."""
+    return txn_app_id(spec.app_id, f"_dead_letter.{sink_name}", spec.slice_key)

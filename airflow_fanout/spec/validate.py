@@ -108,6 +108,13 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
         add("source", "a 'rate' source takes no path or table")
     if "path" in source and "table" in source:
         add("source", "give 'path' or 'table', not both")
+    corrupt = source.get("corrupt_records", "permissive")
+    if corrupt != "permissive" and fmt not in ("json", "csv"):
+        add("source.corrupt_records", f"only for json or csv sources, not {fmt!r}")
+    if corrupt == "dead_letter" and "dead_letter" not in doc:
+        add("source.corrupt_records", "'dead_letter' needs a top-level 'dead_letter' table")
+    if corrupt == "dead_letter" and "schema" not in source:
+        add("source.schema", "required to capture corrupt records (the raw text needs a known schema)")
 
     if run["mode"] == "stream":
         if "slice" in run:

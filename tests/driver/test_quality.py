@@ -126,3 +126,18 @@ def test_runerror_carries_sink(spark: Any, tmp_path: Path) -> None:
     with pytest.raises(RunError) as info:
         FanOutRun(spark, parse_spec(doc)).run()
     assert info.value.sink == "clean"
+
+
+def test_unparseable_source_records_go_to_the_dead_letter_with_their_raw_text(spark: Any, tmp_path: Path) -> None:
+    events = generate_events(0, 50)
+    path = write_landing_batch(tmp_path / "landing", 0, events)
+    broken = ['{"event_id": "x1", "amount": ', "not json at all", '{"event_id": "x2", "amount": "lots"}']
+    path.write_text(path.read_text() + "\n".join(broken) + "\n")
+    doc = spec(tmp_path)
+    doc["source"]["corrupt_records"] = "dead_letter"
+    FanOutRun(spark, parse_spec(doc)).run()
+    letters = [r for r in rows(str(tmp_path / "dead_letter")) if r["_sink"] == "_source"]
+    assert sorted(r["_raw"] for r in letters) == sorted(broken)
+    assert {r["_error_reason"] for r in letters} == {"unparseable source record"}
+    assert len(rows(str(tmp_path / "audit"))) == len(events)  # sinks see only the parsed rows
+    assert txn(str(tmp_path / "dead_letter"), "dq._dead_letter._source") == 0
