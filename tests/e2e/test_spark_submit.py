@@ -52,6 +52,12 @@ def test_run_through_spark_submit_then_rerun_writes_nothing(tmp_path: Path) -> N
     assert txn(paths["silver"], "shop_events.silver") == 1
     before = {n: version(p) for n, p in paths.items()}
 
+    status = cli("status", str(spec_path))
+    assert status.returncode == 0, status.stderr
+    silver_line = next(line for line in status.stdout.splitlines() if line.startswith("silver "))
+    assert silver_line.split()[1:5] == [paths["silver"], str(version(paths["silver"])), "shop_events.silver", "1"]
+    assert silver_line.split()[5].startswith("20")  # last commit time, ISO 8601
+
     again = cli("run", str(spec_path), "--master", "local[2]")
     assert again.returncode == 0, again.stderr[-3000:]
     assert {n: version(p) for n, p in paths.items()} == before

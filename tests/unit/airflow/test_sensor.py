@@ -124,3 +124,32 @@ def test_openlineage_inputs_and_outputs(tmp_path: Path) -> None:
     assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", s["path"]) for s in doc["sinks"]]
     assert dataset_name("s3://lake/gold/t", None) == ("s3://lake", "gold/t")
     assert dataset_name(None, "silver.events") == ("spark_catalog", "silver.events")
+
+
+def test_deferrable_sensor_defers_then_completes_from_the_trigger_event(tmp_path: Path) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    doc = medallion_stream_spec(tmp_path)
+    sensor = DeltaTxnSensor(
+        task_id="wait", spec=doc, expected_version=0, deferrable=True, poke_interval=0.05, timeout=30
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, DeltaTxnTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert [w["txn_app_id"] for w in trigger.watched] == [f"shop_events.{n}" for n in ("bronze", "silver", "gold")]
+
+    for sink in doc["sinks"]:
+        commit(sink["path"], f"shop_events.{sink['name']}", 0)
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    assert event == {"status": "success"}
+    sensor.execute_complete(context(), event)  # returns: the sensor succeeds
+    with pytest.raises(AirflowSensorTimeout, match="gold"):
+        sensor.execute_complete(context(), {"status": "timeout", "lagging": ["gold (/x): txn g at nothing"]})
