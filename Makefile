@@ -32,7 +32,7 @@ demo-clean:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check airflow_fanout tests benchmarks
+	$(BIN)/ruff format --check airflow_fanout tests benchmarks dags
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -72,3 +72,59 @@ def write_landing_batch(folder: str | Path, batch: int, events: list[Event]) -> 
     tmp.write_text("".join(json.dumps(e.to_json()) + "\n" for e in events), encoding="utf-8")
     tmp.rename(target)  # a stream never sees a half-written file
     return target
+
+
+@dataclass(frozen=True)
+class Change:
+    """One CDC change of a customer: an INSERT, UPDATE or DELETE with its sequence number."""
+
+    customer_id: str
+    name: str | None
+    seq: int
+    op: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"customer_id": self.customer_id, "name": self.name, "_seq": self.seq, "_op": self.op}
+
+
+CHANGE_SCHEMA = "customer_id STRING, name STRING, _seq LONG, _op STRING"
+
+
+def generate_changes(batch: int, rows: int, *, seed: int = 7, customers: int = 40) -> list[Change]:
+    """CDC changes for landing batch ``batch``. Sequence numbers grow with the batch, so later
+    batches carry newer changes; ~10% of a batch re-sends an older change of the same key (out of
+    order), ~15% are deletes, and a key often changes several times within one batch."""
+    rng = random.Random(seed * 7_000_003 + batch)
+    out: list[Change] = []
+    for i in range(rows):
+        key = f"c{rng.randrange(customers):03d}"
+        seq = batch * 1_000_000 + i + 1
+        if rng.random() < 0.10 and batch > 0:
+            seq -= 1_000_000 + rng.randrange(1, 1000)  # a stale change arriving late
+        roll = rng.random()
+        if roll < 0.15:
+            out.append(Change(key, None, seq, "DELETE"))
+        else:
+            out.append(Change(key, f"name-{batch}-{i}", seq, "INSERT" if roll < 0.4 else "UPDATE"))
+    return out
+
+
+def current_state(changes: list[Change]) -> dict[str, Change]:
+    """The latest change per key, minus deleted keys: what a CDC target table must hold after
+    applying every change with 'latest sequence wins' (a key never re-inserted by an older change)."""
+    latest: dict[str, Change] = {}
+    for change in changes:
+        if change.customer_id not in latest or change.seq > latest[change.customer_id].seq:
+            latest[change.customer_id] = change
+    return {k: c for k, c in latest.items() if c.op != "DELETE"}
+
+
+def write_change_batch(folder: str | Path, batch: int, changes: list[Change]) -> Path:
+    """Write one landing file of changes ``changes-<n>.json`` (JSON lines)."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / f"changes-{batch:04d}.json"
+    tmp = path / f".changes-{batch:04d}.json.tmp"
+    tmp.write_text("".join(json.dumps(c.to_json()) + "\n" for c in changes), encoding="utf-8")
+    tmp.rename(target)
+    return target

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from deltalake import DeltaTable
+
+from airflow_fanout.sample_data import EVENT_SCHEMA
 
 
 def rows(path: str) -> list[dict[str, Any]]:
@@ -22,4 +25,29 @@ def version(path: str) -> int:
 def gold_as_dict(path: str) -> dict[tuple[int, str], tuple[int, float]]:
     return {
         (int(r["window_start"].timestamp()), r["event_type"]): (r["events"], round(r["revenue"], 6)) for r in rows(path)
+    }
+
+
+def json_stream_spec(
+    root: Path,
+    app_id: str,
+    sinks: list[dict[str, Any]],
+    *,
+    schema: str = EVENT_SCHEMA,
+    folder: str = "landing",
+    **top: Any,
+) -> dict[str, Any]:
+    """A stream spec over JSON files in ``root/folder``, one file per micro-batch."""
+    return {
+        "version": 1,
+        "app_id": app_id,
+        "source": {
+            "format": "json",
+            "path": str(root / folder),
+            "schema": schema,
+            "options": {"maxFilesPerTrigger": 1},
+        },
+        "run": {"mode": "stream", "checkpoint": str(root / "cp")},
+        "sinks": sinks,
+        **top,
     }

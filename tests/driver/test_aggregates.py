@@ -13,8 +13,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from airflow_fanout.driver.runner import FanOutRun
-from airflow_fanout.sample_data import EVENT_SCHEMA, generate_events, write_landing_batch
+from airflow_fanout.sample_data import generate_events, write_landing_batch
 from airflow_fanout.spec import parse_spec
+from tests.driver.helpers import json_stream_spec
 
 pytestmark = pytest.mark.spark
 MEASURES = {
@@ -37,28 +38,18 @@ def views_spec(root: Path) -> dict[str, Any]:
             "aggregate": {"window": {"column": "event_time", **window}, "group_by": group_by, "measures": measures},
         }
 
-    return {
-        "version": 1,
-        "app_id": "views",
-        "source": {
-            "format": "json",
-            "path": str(root / "landing"),
-            "schema": EVENT_SCHEMA,
-            "options": {"maxFilesPerTrigger": 1},
+    sinks: list[dict[str, Any]] = [
+        {
+            "name": "silver",
+            "path": str(root / "silver"),
+            "mode": "append",
+            "where": "event_id IS NOT NULL AND amount >= 0",
         },
-        "run": {"mode": "stream", "checkpoint": str(root / "cp")},
-        "sinks": [
-            {
-                "name": "silver",
-                "path": str(root / "silver"),
-                "mode": "append",
-                "where": "event_id IS NOT NULL AND amount >= 0",
-            },
-            view("by_5min", {"duration": "5 minutes"}, ["event_type"], MEASURES),
-            view("hourly", {"duration": "1 hour"}, [], MEASURES),
-            view("sessions", {"gap": "10 minutes"}, ["user_id"], {"events": "count(*)"}),
-        ],
-    }
+        view("by_5min", {"duration": "5 minutes"}, ["event_type"], MEASURES),
+        view("hourly", {"duration": "1 hour"}, [], MEASURES),
+        view("sessions", {"gap": "10 minutes"}, ["user_id"], {"events": "count(*)"}),
+    ]
+    return json_stream_spec(root, "views", sinks)
 
 
 def expected(

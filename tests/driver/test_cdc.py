@@ -12,7 +12,7 @@ import pytest
 
 from airflow_fanout.driver.runner import FanOutRun
 from airflow_fanout.spec import parse_spec
-from tests.driver.helpers import rows, txn
+from tests.driver.helpers import json_stream_spec, rows, txn
 
 pytestmark = pytest.mark.spark
 SCHEMA = "customer_id STRING, name STRING, _seq LONG, _op STRING"
@@ -35,31 +35,21 @@ def write_changes(folder: Path, batch: int, changes: list[tuple[Any, ...]]) -> N
 
 
 def cdc_spec(root: Path) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "app_id": "crm",
-        "source": {
-            "format": "json",
-            "path": str(root / "changes"),
-            "schema": SCHEMA,
-            "options": {"maxFilesPerTrigger": 1},
+    sinks: list[dict[str, Any]] = [
+        {
+            "name": "customers",
+            "path": str(root / "customers"),
+            "mode": "merge",
+            "merge": {"keys": ["customer_id"], "sequence_by": "_seq", "delete_when": "_op = 'DELETE'"},
         },
-        "run": {"mode": "stream", "checkpoint": str(root / "cp")},
-        "sinks": [
-            {
-                "name": "customers",
-                "path": str(root / "customers"),
-                "mode": "merge",
-                "merge": {"keys": ["customer_id"], "sequence_by": "_seq", "delete_when": "_op = 'DELETE'"},
-            },
-            {
-                "name": "changes_audit",
-                "path": str(root / "audit"),
-                "mode": "append",
-                "columns": {"_batch_id": ":batch_id", "_processed_at": "current_timestamp()"},
-            },
-        ],
-    }
+        {
+            "name": "changes_audit",
+            "path": str(root / "audit"),
+            "mode": "append",
+            "columns": {"_batch_id": ":batch_id", "_processed_at": "current_timestamp()"},
+        },
+    ]
+    return json_stream_spec(root, "crm", sinks, schema=SCHEMA, folder="changes")
 
 
 def test_cdc_merge_and_audit_log_across_batches(spark: Any, tmp_path: Path) -> None:

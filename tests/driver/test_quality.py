@@ -12,41 +12,30 @@ from airflow_fanout.driver.runner import FanOutRun
 from airflow_fanout.exceptions import RunError
 from airflow_fanout.sample_data import EVENT_SCHEMA, Event, generate_events, write_landing_batch
 from airflow_fanout.spec import parse_spec
-from tests.driver.helpers import rows, txn
+from tests.driver.helpers import json_stream_spec, rows, txn
 
 pytestmark = pytest.mark.spark
 
 
 def spec(root: Path, on_fail_amount: str = "dead_letter") -> dict[str, Any]:
-    return {
-        "version": 1,
-        "app_id": "dq",
-        "source": {
-            "format": "json",
-            "path": str(root / "landing"),
-            "schema": EVENT_SCHEMA,
-            "options": {"maxFilesPerTrigger": 1},
+    sinks: list[dict[str, Any]] = [
+        {
+            "name": "audit",
+            "path": str(root / "audit"),
+            "mode": "append",
+            "columns": {"_batch_id": ":batch_id", "_processed_at": "current_timestamp()"},
         },
-        "run": {"mode": "stream", "checkpoint": str(root / "cp")},
-        "dead_letter": {"path": str(root / "dead_letter")},
-        "sinks": [
-            {
-                "name": "audit",
-                "path": str(root / "audit"),
-                "mode": "append",
-                "columns": {"_batch_id": ":batch_id", "_processed_at": "current_timestamp()"},
-            },
-            {
-                "name": "clean",
-                "path": str(root / "clean"),
-                "mode": "append",
-                "expect": [
-                    {"name": "has_id", "check": "event_id IS NOT NULL", "on_fail": "drop"},
-                    {"name": "amount_not_negative", "check": "amount >= 0", "on_fail": on_fail_amount},
-                ],
-            },
-        ],
-    }
+        {
+            "name": "clean",
+            "path": str(root / "clean"),
+            "mode": "append",
+            "expect": [
+                {"name": "has_id", "check": "event_id IS NOT NULL", "on_fail": "drop"},
+                {"name": "amount_not_negative", "check": "amount >= 0", "on_fail": on_fail_amount},
+            ],
+        },
+    ]
+    return json_stream_spec(root, "dq", sinks, dead_letter={"path": str(root / "dead_letter")})
 
 
 def land(root: Path, batches: range) -> list[list[Event]]:

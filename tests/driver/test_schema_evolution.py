@@ -9,26 +9,15 @@ from typing import Any
 import pytest
 
 from airflow_fanout.driver.runner import FanOutRun
-from airflow_fanout.sample_data import EVENT_SCHEMA, generate_events, write_landing_batch
+from airflow_fanout.sample_data import generate_events, write_landing_batch
 from airflow_fanout.spec import parse_spec
-from tests.driver.helpers import rows
+from tests.driver.helpers import json_stream_spec, rows
 
 pytestmark = pytest.mark.spark
 
 
 def spec(root: Path, **sink: Any) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "app_id": "evo",
-        "source": {
-            "format": "json",
-            "path": str(root / "landing"),
-            "schema": EVENT_SCHEMA,
-            "options": {"maxFilesPerTrigger": 1},
-        },
-        "run": {"mode": "stream", "checkpoint": str(root / "cp")},
-        "sinks": [{"name": "events", "path": str(root / "events"), "mode": "append", **sink}],
-    }
+    return json_stream_spec(root, "evo", [{"name": "events", "path": str(root / "events"), "mode": "append", **sink}])
 
 
 def test_new_column_needs_merge_schema_then_rerun_completes(spark: Any, tmp_path: Path) -> None:
