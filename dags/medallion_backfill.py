@@ -38,7 +38,7 @@ with DAG(
     max_active_runs=2,
     tags=["airflow-fanout", "example"],
     doc_md=__doc__,
-):
+) as dag:
     write_day = FanOutBackfillOperator(task_id="write_day", spec=SPEC)  # slice key = {{ ds }}
 
     confirm_day = DeltaTxnSensor(

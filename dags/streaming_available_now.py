@@ -27,7 +27,7 @@ with DAG(
     max_active_runs=1,  # one stream per checkpoint
     tags=["airflow-fanout", "example"],
     doc_md=__doc__,
-):
+) as dag:
     fan_out = FanOutAvailableNowOperator(task_id="fan_out", spec=SPEC)
     wait_for_sinks = DeltaTxnSensor(
         task_id="wait_for_sinks",
