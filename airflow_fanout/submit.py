@@ -60,6 +60,16 @@ def driver_args(spec_path: str, params: Mapping[str, object] | None = None, repo
     return args
 
 
+def run_confs(master: str, *, delta: bool = True, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Spark confs for one driver run: small-run defaults for local masters, Delta's jars and SQL
+    confs (unless ``delta=False``), then the caller's, which win."""
+    confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
+    if delta:
+        confs.update(delta_spark_confs())
+    confs.update(extra or {})
+    return confs
+
+
 def submit_command(
     spec_path: str,
     *,
@@ -70,12 +80,8 @@ def submit_command(
     delta: bool = True,
 ) -> list[str]:
     """The full ``spark-submit`` command line for one driver run."""
-    all_confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
-    if delta:
-        all_confs.update(delta_spark_confs())
-    all_confs.update(confs or {})
     cmd = [spark_submit_binary(), "--master", master]
-    for key, value in all_confs.items():
+    for key, value in run_confs(master, delta=delta, extra=confs).items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, driver_script(), *driver_args(spec_path, params, report)]
 

@@ -13,11 +13,10 @@ from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.sdk import BaseHook
 
 from airflow_fanout._packaging import driver_zip
-from airflow_fanout.delta_packages import delta_spark_confs
 from airflow_fanout.exceptions import RunError
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import parse_spec
-from airflow_fanout.submit import LOCAL_DEFAULT_CONFS, driver_args, driver_script, spark_home
+from airflow_fanout.submit import driver_args, driver_script, run_confs, spark_home
 
 
 class FanOutHook(BaseHook):
@@ -56,14 +55,6 @@ class FanOutHook(BaseHook):
         self.verbose = verbose
         self._submit_hook: SparkSubmitHook | None = None
 
-    def spark_confs(self, master: str) -> dict[str, str]:
-        """Confs for one run: local defaults (local masters), Delta's, then the caller's."""
-        confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
-        if self.delta_packages:
-            confs.update(delta_spark_confs())
-        confs.update(self.conf)
-        return confs
-
     def env_vars(self) -> dict[str, str]:
         """``SPARK_HOME``/``PYSPARK_PYTHON`` for pip's pyspark, and ``PATH`` so ``spark-submit`` is found."""
         bin_dir = str(Path(sys.executable).parent)
@@ -82,7 +73,7 @@ class FanOutHook(BaseHook):
         master = self.master()
         return SparkSubmitHook(
             conn_id=self.conn_id,
-            conf=self.spark_confs(master),
+            conf=run_confs(master, delta=self.delta_packages, extra=self.conf),
             py_files=driver_zip(),
             name=self.name or f"fanout-{spec.app_id}",
             application_args=driver_args(spec_path, None, report_path),
