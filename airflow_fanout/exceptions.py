@@ -46,3 +46,10 @@ class RunError(FanOutError):
 
 class CheckpointResetError(RunError):
     """The checkpoint is behind what the sink tables recorded: it was deleted or reset."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (Spark and py4j errors carry whole stack traces), or
+    its type name when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -21,7 +21,7 @@ if __package__ in (None, ""):
 
 from datetime import UTC
 
-from airflow_fanout.exceptions import FanOutError, SpecError
+from airflow_fanout.exceptions import FanOutError, SpecError, first_line
 from airflow_fanout.spec.model import FanOutSpec, Scalar
 from airflow_fanout.spec.validate import load_spec_file, parse_spec
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("run failed: %s", exc)
         code = EXIT_FAILED
     except Exception as exc:  # a Spark or py4j error outside any sink write
-        log.error("run failed: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        log.error("run failed: %s", first_line(exc))
         code = EXIT_FAILED
     finally:
         path = run.report.write(report_path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from airflow_fanout.exceptions import SpecError, SpecIssue
+from airflow_fanout.exceptions import SpecError, SpecIssue, first_line
 from airflow_fanout.spec.params import bind_markers
 from airflow_fanout.spec.validate import sql_fields
 
@@ -23,8 +23,7 @@ def parse_expressions(spark: SparkSession, doc: dict[str, object]) -> None:
             else:
                 parser.parseExpression(bind_markers(sql))
         except Exception as exc:  # py4j wraps Spark's ParseException
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            issues.append(SpecIssue(path, f"SQL expression does not parse: {message}"))
+            issues.append(SpecIssue(path, f"SQL expression does not parse: {first_line(exc)}"))
     if issues:
         raise SpecError(issues)
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from airflow_fanout.exceptions import first_line
+
 T = TypeVar("T")
 log = logging.getLogger("airflow_fanout.driver")
 
@@ -56,7 +58,7 @@ def retry_conflicts(
                 attempt,
                 attempts,
                 delay,
-                str(exc).splitlines()[0] if str(exc) else exc,
+                first_line(exc),
             )
             sleep(delay)
             delay *= 2

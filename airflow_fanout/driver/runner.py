@@ -33,7 +33,7 @@ from airflow_fanout.driver.schema_check import explain_mismatch
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
 from airflow_fanout.driver.sources import CORRUPT_COLUMN, apply_source_where, read_slice, read_stream, slice_rows
 from airflow_fanout.driver.transforms import sink_rows
-from airflow_fanout.exceptions import RunError
+from airflow_fanout.exceptions import RunError, first_line
 from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
 from airflow_fanout.spec.naming import SOURCE_DEAD_LETTERS, dead_letter_app_id, sink_app_id
 from airflow_fanout.spec.params import render_with_literals
@@ -251,7 +251,7 @@ class FanOutRun:
             retry_conflicts(lambda: write_sink(write), what=f"batch {batch_id} sink {sink.name}")
         except Exception as exc:
             mismatch = explain_mismatch(session, sink, write.rows) if table.exists and not sink.aggregate else None
-            detail = f"schema mismatch: {mismatch}" if mismatch else _first_line(exc)
+            detail = f"schema mismatch: {mismatch}" if mismatch else first_line(exc)
             raise RunError(f"write to {sink.ref.target} failed: {detail}", sink=sink.name, batch_id=batch_id) from exc
         after = read_table_state(session, sink.ref)
         commit = read_commit(session, sink.ref, after.version or 0)
@@ -346,7 +346,7 @@ class FanOutRun:
                     writer.saveAsTable(ref.table or "")
             except Exception as exc:
                 raise RunError(
-                    f"dead-letter write to {ref.target} failed: {_first_line(exc)}",
+                    f"dead-letter write to {ref.target} failed: {first_line(exc)}",
                     sink=sink_name,
                     batch_id=state.batch_id,
                 ) from exc
@@ -380,8 +380,3 @@ def _rows_written(operation: str, metrics: dict[str, int]) -> int:
     if operation == "MERGE":
         return sum(metrics.get(k, 0) for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"))
     return metrics.get("numOutputRows", 0)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
