@@ -10,6 +10,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from airflow_fanout.driver.tables import delta_table
 from airflow_fanout.spec.model import TableRef
 
 
@@ -75,10 +76,14 @@ def read_table_state(spark: SparkSession, ref: TableRef) -> TableState:
 
 def read_commit(spark: SparkSession, ref: TableRef, version: int) -> CommitInfo:
     """Operation and metrics of commit ``version`` of the table behind ``ref``."""
-    from delta.tables import DeltaTable
 
-    table = DeltaTable.forPath(spark, ref.path) if ref.path is not None else DeltaTable.forName(spark, ref.table or "")
-    history = table.history(8).where(f"version = {int(version)}").select("operation", "operationMetrics").first()
+    history = (
+        delta_table(spark, ref)
+        .history(8)
+        .where(f"version = {int(version)}")
+        .select("operation", "operationMetrics")
+        .first()
+    )
     if history is None:
         return CommitInfo(version=version, operation="UNKNOWN", metrics={})
     metrics = {k: int(v) for k, v in (history["operationMetrics"] or {}).items() if str(v).lstrip("-").isdigit()}

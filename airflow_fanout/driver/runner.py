@@ -32,6 +32,7 @@ from airflow_fanout.driver.retry import retry_conflicts
 from airflow_fanout.driver.schema_check import explain_mismatch
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
 from airflow_fanout.driver.sources import CORRUPT_COLUMN, apply_source_where, read_slice, read_stream, slice_rows
+from airflow_fanout.driver.tables import save, txn_writer
 from airflow_fanout.driver.transforms import sink_rows
 from airflow_fanout.exceptions import RunError, first_line
 from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
@@ -327,23 +328,13 @@ class FanOutRun:
             recorded = table.txn_version(app_id)
             if recorded is not None and recorded >= state.txn_version:
                 return
-            writer = (
-                rows.write.format("delta")
-                .option("mergeSchema", "true")
-                .option("txnAppId", app_id)
-                .option("txnVersion", str(state.txn_version))
-            )
-            if self.spec.slice_key is not None:  # a new run of a slice replaces its dead letters
-                writer = writer.mode("overwrite").option(
-                    "replaceWhere", f"_sink = '{sink_name}' AND _slice = '{self.spec.slice_key}'"
-                )
-            else:
-                writer = writer.mode("append")
+            slice_key = self.spec.slice_key
+            writer = txn_writer(rows, "append" if slice_key is None else "overwrite", app_id, state.txn_version)
+            writer = writer.option("mergeSchema", "true")
+            if slice_key is not None:  # a new run of a slice replaces its dead letters
+                writer = writer.option("replaceWhere", f"_sink = '{sink_name}' AND _slice = '{slice_key}'")
             try:
-                if ref.path is not None:
-                    writer.save(ref.path)
-                else:
-                    writer.saveAsTable(ref.table or "")
+                save(writer, ref)
             except Exception as exc:
                 raise RunError(
                     f"dead-letter write to {ref.target} failed: {first_line(exc)}",

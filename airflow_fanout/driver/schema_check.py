@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from airflow_fanout.driver.tables import read_table
 from airflow_fanout.spec.model import SinkSpec
 
 
@@ -29,10 +30,7 @@ def explain_mismatch(session: SparkSession, sink: SinkSpec, rows: DataFrame) -> 
     """The differences between ``rows`` and the sink's existing table, or None if there are none
     (or the table cannot be read)."""
     try:
-        if sink.path is not None:
-            table = session.read.format("delta").load(sink.path).schema
-        else:
-            table = session.table(sink.table or "").schema
+        table = read_table(session, sink.ref).schema
     except Exception:
         return None
     lines = schema_differences(table, rows.schema)

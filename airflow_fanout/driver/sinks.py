@@ -7,12 +7,13 @@ so each sink writes through a session of its own (``spark.newSession()``, same S
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from delta.tables import DeltaMergeBuilder, DeltaTable
-from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
+from delta.tables import DeltaMergeBuilder
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession, Window
 from pyspark.sql import functions as F
 
+from airflow_fanout.driver.tables import delta_table, read_table, save, txn_writer
 from airflow_fanout.driver.transforms import (
     aggregate_groups,
     drop_params,
@@ -23,7 +24,7 @@ from airflow_fanout.driver.transforms import (
     touched_groups,
     with_params,
 )
-from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, Scalar, SinkSpec, TableRef
+from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, Scalar, SinkSpec
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
@@ -60,13 +61,7 @@ def write_sink(write: SinkWrite) -> None:
 
 def _writer(write: SinkWrite, frame: DataFrame, mode: str) -> DataFrameWriter:
     sink = write.sink
-    writer = (
-        frame.write.format("delta")
-        .mode(mode)
-        .options(**sink.options)
-        .option("txnAppId", write.txn_app_id)
-        .option("txnVersion", str(write.txn_version))
-    )
+    writer = txn_writer(frame, mode, write.txn_app_id, write.txn_version).options(**sink.options)
     if sink.merge_schema:
         writer = writer.option("mergeSchema", "true")
     if sink.partition_by:
@@ -74,15 +69,8 @@ def _writer(write: SinkWrite, frame: DataFrame, mode: str) -> DataFrameWriter:
     return writer
 
 
-def _save(writer: DataFrameWriter, ref: TableRef) -> None:
-    if ref.path is not None:
-        writer.save(ref.path)
-    else:
-        writer.saveAsTable(ref.table or "")
-
-
 def write_append(write: SinkWrite) -> None:
-    _save(_writer(write, write.rows, "append"), write.sink.ref)
+    save(_writer(write, write.rows, "append"), write.sink.ref)
 
 
 def write_overwrite(write: SinkWrite) -> None:
@@ -90,13 +78,7 @@ def write_overwrite(write: SinkWrite) -> None:
     predicate = write.replace_where
     assert predicate is not None, "overwrite needs a replace_where (validated in the spec)"
     writer = _writer(write, write.rows, "overwrite").option("replaceWhere", predicate)
-    _save(writer, write.sink.ref)
-
-
-def _delta_table(session: SparkSession, ref: TableRef) -> DeltaTable:
-    if ref.path is not None:
-        return DeltaTable.forPath(session, ref.path)
-    return DeltaTable.forName(session, ref.table or "")
+    save(writer, write.sink.ref)
 
 
 def _ensure_table(write: SinkWrite, frame: DataFrame) -> None:
@@ -106,7 +88,7 @@ def _ensure_table(write: SinkWrite, frame: DataFrame) -> None:
     writer = frame.limit(0).write.format("delta").mode("append").options(**write.sink.options)
     if write.sink.partition_by:
         writer = writer.partitionBy(*write.sink.partition_by)
-    _save(writer, write.sink.ref)
+    save(writer, write.sink.ref)
 
 
 def _run_merge(write: SinkWrite, builder: DeltaMergeBuilder) -> None:
@@ -130,8 +112,6 @@ def merge_source(rows: DataFrame, sink: SinkSpec, params: Mapping[str, Scalar]) 
     assert merge is not None
     out = rows
     if merge.sequence_by is not None:
-        from pyspark.sql import Window
-
         latest = F.row_number().over(Window.partitionBy(*merge.keys).orderBy(F.col(merge.sequence_by).desc()))
         out = out.withColumn("__fanout_rank", latest).where("__fanout_rank = 1").drop("__fanout_rank")
     if merge.delete_when is not None:
@@ -148,7 +128,7 @@ def write_merge(write: SinkWrite) -> None:
     source = merge_source(write.rows, sink, write.params)
     data_columns = [c for c in source.columns if c != _DELETE_FLAG]
     _ensure_table(write, source.select(*data_columns))
-    target = _delta_table(write.session, sink.ref)
+    target = delta_table(write.session, sink.ref)
     condition = null_safe_join_condition("t", "s", merge.keys)
     values: dict[str, str | Column] = {c: f"s.`{c}`" for c in data_columns}
     newer = f"s.`{merge.sequence_by}` > t.`{merge.sequence_by}`" if merge.sequence_by else None
@@ -182,7 +162,7 @@ def write_aggregate(write: SinkWrite) -> None:
     assert aggregate is not None and upstream is not None
     touch = aggregate.touch_columns
     touched = F.broadcast(touched_groups(write.rows, aggregate))
-    upstream_rows = sink_rows(_read_table(write.session, upstream.ref), _without_upstream(sink), write.params)
+    upstream_rows = sink_rows(read_table(write.session, upstream.ref), _without_upstream(sink), write.params)
     keyed = group_columns(upstream_rows, aggregate)
     affected = keyed.alias("u").join(touched.alias("g"), expr(null_safe_join_condition("u", "g", touch)), "left_semi")
     if aggregate.window is not None and not aggregate.window.is_session:
@@ -192,7 +172,7 @@ def write_aggregate(write: SinkWrite) -> None:
     columns = groups.columns
     source = groups.withColumn(_DELETE_FLAG, F.lit(False))
     if write.table_exists:
-        existing = _read_table(write.session, sink.ref).select(*columns)
+        existing = read_table(write.session, sink.ref).select(*columns)
         in_touched = existing.alias("e").join(
             touched.alias("g"), expr(null_safe_join_condition("e", "g", touch)), "left_semi"
         )
@@ -202,7 +182,7 @@ def write_aggregate(write: SinkWrite) -> None:
         source = source.unionByName(stale.withColumn(_DELETE_FLAG, F.lit(True)))
     values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
     builder = (
-        _delta_table(write.session, sink.ref)
+        delta_table(write.session, sink.ref)
         .alias("t")
         .merge(source.alias("s"), null_safe_join_condition("t", "s", aggregate.group_columns))
         .whenMatchedDelete(condition=f"s.`{_DELETE_FLAG}`")
@@ -214,12 +194,4 @@ def write_aggregate(write: SinkWrite) -> None:
 
 def _without_upstream(sink: SinkSpec) -> SinkSpec:
     """The aggregate sink's own row transforms (where/columns/select), applied to upstream rows."""
-    from dataclasses import replace
-
     return replace(sink, dedupe=None, aggregate=None)
-
-
-def _read_table(session: SparkSession, ref: TableRef) -> DataFrame:
-    if ref.path is not None:
-        return session.read.format("delta").load(ref.path)
-    return session.read.table(ref.table or "")

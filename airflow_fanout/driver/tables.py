@@ -1,0 +1,34 @@
+"""A Delta table named by a ``TableRef`` (a storage path or a catalog name): read it, open it for
+MERGE, write to it with a transaction id. One place for the path-or-table choice."""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+
+from airflow_fanout.spec.model import TableRef
+
+
+def delta_table(session: SparkSession, ref: TableRef) -> DeltaTable:
+    if ref.path is not None:
+        return DeltaTable.forPath(session, ref.path)
+    return DeltaTable.forName(session, ref.table or "")
+
+
+def read_table(session: SparkSession, ref: TableRef) -> DataFrame:
+    if ref.path is not None:
+        return session.read.format("delta").load(ref.path)
+    return session.read.table(ref.table or "")
+
+
+def txn_writer(frame: DataFrame, mode: str, txn_app_id: str, txn_version: int) -> DataFrameWriter:
+    """A Delta writer whose commit carries ``(txn_app_id, txn_version)``: Delta skips it when the
+    table already recorded that version or a later one for the app id."""
+    return frame.write.format("delta").mode(mode).option("txnAppId", txn_app_id).option("txnVersion", str(txn_version))
+
+
+def save(writer: DataFrameWriter, ref: TableRef) -> None:
+    if ref.path is not None:
+        writer.save(ref.path)
+    else:
+        writer.saveAsTable(ref.table or "")
