@@ -145,11 +145,12 @@ class FanOutRun:
         states = self._table_states()
         version = checkpoint_state.slice_run_version(self.spec, states)
         log.info("slice %s of %s: run version %d", self.spec.slice_key, self.spec.app_id, version)
-        self.write_batch(read_slice(self.spark, self.spec), version)
+        self.write_batch(read_slice(self.spark, self.spec), version, tables=states)
 
     # -- one batch ----------------------------------------------------------------------
-    def write_batch(self, batch: DataFrame, batch_id: int) -> None:
-        """Write every sink for one batch (the foreachBatch function)."""
+    def write_batch(self, batch: DataFrame, batch_id: int, tables: dict[str, TableState] | None = None) -> None:
+        """Write every sink for one batch (the foreachBatch function). ``tables``: the sink tables'
+        state if the caller has just read it (a slice run reads it to pick its run version)."""
         if self._stopping:
             raise StopRequested(f"batch {batch_id} not started: the run is stopping")
         started = time.monotonic()
@@ -158,7 +159,7 @@ class FanOutRun:
             batch_id=int(batch_id),
             txn_version=int(batch_id),
             params={**spec.params, "batch_id": int(batch_id)},
-            tables=self._table_states(),
+            tables=tables if tables is not None else self._table_states(),
             frames={},
         )
         cached = False
@@ -226,15 +227,15 @@ class FanOutRun:
     def _write_one(self, sink: SinkSpec, state: BatchState) -> SinkResult:
         started = time.monotonic()
         batch_id, txn_version = state.batch_id, state.txn_version
-        counts = self._check_quality(sink, state)
         app_id = sink_app_id(self.spec, sink)
         table = state.tables[sink.name]
         recorded = table.txn_version(app_id)
         if recorded is not None and recorded >= txn_version:
+            # Committed already; so are its dead letters (written before the sink): nothing to count.
             result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped", table.version, 0, 0.0)
-            result.add_counts(counts)
             log.info(result.log_line(batch_id))
             return result
+        counts = self._check_quality(sink, state)
         session = self._sessions[sink.name]
         session.sparkContext.setJobDescription(f"fanout {self.spec.app_id} batch {batch_id} sink {sink.name}")
         write = SinkWrite(
@@ -244,7 +245,7 @@ class FanOutRun:
             txn_app_id=app_id,
             txn_version=txn_version,
             params=state.params,
-            replace_where=self._replace_where(sink),
+            replace_where=self._replace_where(sink, state),
             upstream=self.spec.sink(sink.upstream) if sink.upstream else None,
             table_exists=table.exists,
         )
@@ -350,14 +351,14 @@ class FanOutRun:
                 state.txn_version,
             )
 
-    def _replace_where(self, sink: SinkSpec) -> str | None:
+    def _replace_where(self, sink: SinkSpec, state: BatchState) -> str | None:
         """The predicate an overwrite replaces: the sink's own, else (batch mode) the slice's."""
         if sink.aggregate is not None or sink.mode == "merge":
             return None
         predicate = sink.replace_where
         if predicate is None and self.spec.run.slice is not None:
             predicate = self.spec.run.slice.where  # a backfill append replaces its slice
-        return render_with_literals(predicate, dict(self.spec.params)) if predicate else None
+        return render_with_literals(predicate, state.params) if predicate else None
 
     def _table_states(self) -> dict[str, TableState]:
         return {s.name: read_table_state(self.spark, s.ref) for s in self.spec.sinks}

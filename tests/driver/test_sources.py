@@ -105,3 +105,23 @@ def test_rate_source_with_processing_time_stops_after_timeout(spark: Any, tmp_pa
     assert sorted(r["value"] for r in evens) == sorted(r["value"] for r in ticks if r["value"] % 2 == 0)
     last = run.report.batches[-1].batch_id
     assert txn(str(tmp_path / "ticks"), "src.ticks") == last
+
+
+def test_builtin_batch_id_in_replace_where(spark: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    sample(spark).write.mode("overwrite").parquet(str(data))
+    doc = two_sink_spec(tmp_path, {"format": "parquet", "path": str(data), "schema": SCHEMA})
+    doc["sinks"] = [
+        {
+            "name": "per_batch",
+            "path": str(tmp_path / "per_batch"),
+            "mode": "overwrite",
+            "columns": {"_batch": ":batch_id"},
+            "replace_where": "_batch = :batch_id",
+        }
+    ]
+    FanOutRun(spark, parse_spec(doc)).run()
+    written = rows(str(tmp_path / "per_batch"))
+    assert sorted(r["id"] for r in written) == list(range(10))
+    assert {r["_batch"] for r in written} == {0}
+    assert txn(str(tmp_path / "per_batch"), "src.per_batch") == 0
