@@ -63,15 +63,20 @@ def generate_events(batch: int, rows: int, *, seed: int = 7, days: int = 1, star
     return events
 
 
-def write_landing_batch(folder: str | Path, batch: int, events: list[Event]) -> Path:
-    """Write one landing file ``batch-<n>.json`` (JSON lines); returns its path."""
+def _write_json_lines(folder: str | Path, name: str, records: list[dict[str, Any]]) -> Path:
+    """Write ``records`` as one JSON-lines file ``folder/name``; returns its path."""
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    target = path / f"batch-{batch:04d}.json"
-    tmp = path / f".batch-{batch:04d}.json.tmp"
-    tmp.write_text("".join(json.dumps(e.to_json()) + "\n" for e in events), encoding="utf-8")
+    target = path / name
+    tmp = path / f".{name}.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     tmp.rename(target)  # a stream never sees a half-written file
     return target
+
+
+def write_landing_batch(folder: str | Path, batch: int, events: list[Event]) -> Path:
+    """Write one landing file ``batch-<n>.json`` (JSON lines); returns its path."""
+    return _write_json_lines(folder, f"batch-{batch:04d}.json", [e.to_json() for e in events])
 
 
 @dataclass(frozen=True)
@@ -120,11 +125,5 @@ def current_state(changes: list[Change]) -> dict[str, Change]:
 
 
 def write_change_batch(folder: str | Path, batch: int, changes: list[Change]) -> Path:
-    """Write one landing file of changes ``changes-<n>.json`` (JSON lines)."""
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    target = path / f"changes-{batch:04d}.json"
-    tmp = path / f".changes-{batch:04d}.json.tmp"
-    tmp.write_text("".join(json.dumps(c.to_json()) + "\n" for c in changes), encoding="utf-8")
-    tmp.rename(target)
-    return target
+    """Write one landing file of changes ``changes-<n>.json`` (JSON lines); returns its path."""
+    return _write_json_lines(folder, f"changes-{batch:04d}.json", [c.to_json() for c in changes])
