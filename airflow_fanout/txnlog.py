@@ -86,8 +86,8 @@ def read_txn_log(table: str) -> TxnLog | None:
 
 
 def _latest_checkpoint(log_dir: Path, names: list[str]) -> tuple[int | None, list[Path]]:
-    """The newest complete checkpoint: the one ``_last_checkpoint`` names if its files are all
-    there, else the newest complete one found by listing."""
+    """The newest complete checkpoint, found in the log listing (which the commits need anyway), so
+    a missing or stale ``_last_checkpoint`` changes nothing."""
     by_version: dict[int, dict[str, list[Path]]] = {}
     for name in names:
         if m := _CLASSIC.match(name):
