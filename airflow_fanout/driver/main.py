@@ -89,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID_SPEC
 
     from airflow_fanout.driver.preflight import parse_expressions
+
+    try:  # Spark's parser through the JVM gateway: no SparkContext yet, nothing touched
+        parse_expressions(doc)
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_INVALID_SPEC
+
     from airflow_fanout.driver.runner import FanOutRun
     from airflow_fanout.driver.session import build_session
 
@@ -97,12 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     except FanOutError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_FAILED
-    try:
-        parse_expressions(spark, doc)
-    except SpecError as exc:
-        print(str(exc), file=sys.stderr)
-        spark.stop()
-        return EXIT_INVALID_SPEC
     run = FanOutRun(spark, spec)
     report_path = args.report or default_report_path(spec)
     code = EXIT_OK
