@@ -307,8 +307,14 @@ def parse_spec(doc: Any, params: Mapping[str, Scalar] | None = None) -> FanOutSp
 
 def load_spec_file(path: str | Path) -> Any:
     """Read a spec file (JSON). Raises ``SpecError`` naming the file on unreadable JSON."""
-    text = Path(path).read_text(encoding="utf-8")
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([SpecIssue("", f"{path}: not UTF-8 text: {exc}")]) from exc
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, or an integer longer than Python converts (sys.get_int_max_str_digits);
+        # RecursionError: arrays or objects nested deeper than the decoder's recursion limit.
         raise SpecError([SpecIssue("", f"{path}: not valid JSON: {exc}")]) from exc

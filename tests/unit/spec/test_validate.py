@@ -773,3 +773,25 @@ def test_load_spec_file(tmp_path: Path) -> None:
     assert len(info.value.issues) == 1
     assert info.value.issues[0].path == ""
     assert info.value.issues[0].message.startswith(f"{bad}: not valid JSON:")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"app_id": "café"}'.encode("latin-1"), "not UTF-8 text: 'utf-8' codec can't decode byte 0xe9"),
+        (b"[" * 5000 + b"]" * 5000, "not valid JSON: maximum recursion depth exceeded"),
+        (b'{"version": ' + b"9" * 5000 + b"}", "not valid JSON: Exceeds the limit (4300 digits)"),
+    ],
+    ids=["latin-1", "nested-too-deep", "integer-too-long"],
+)
+def test_load_spec_file_reports_undecodable_content_as_spec_error(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    # These used to escape as UnicodeDecodeError / RecursionError / ValueError: a traceback and exit 1.
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    with pytest.raises(SpecError) as info:
+        load_spec_file(bad)
+    assert [i.path for i in info.value.issues] == [""]
+    assert info.value.issues[0].message.startswith(f"{bad}: ")
+    assert fragment in info.value.issues[0].message
