@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from airflow_fanout.driver import checkpoint as checkpoint_state
-from airflow_fanout.driver.delta_log import TableState, read_commit, read_table_state
+from airflow_fanout.driver.delta_log import CommitInfo, DeltaLogReader, TableState
 from airflow_fanout.driver.plan import SOURCE, BatchPlan, catch_all_where, plan_batch
 from airflow_fanout.driver.quality import (
     QualityCounts,
@@ -72,6 +72,7 @@ class FanOutRun:
     spec: FanOutSpec
     report: RunReport = field(init=False)
     plan: BatchPlan = field(init=False)
+    log: DeltaLogReader = field(init=False)
     _sessions: dict[str, SparkSession] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
     _dead_letter_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -79,6 +80,7 @@ class FanOutRun:
 
     def __post_init__(self) -> None:
         self.plan = plan_batch(self.spec)
+        self.log = DeltaLogReader(self.spark)
         self.report = RunReport(
             app_id=self.spec.app_id, mode=self.spec.run.mode, slice_key=self.spec.slice_key, started_at=_now()
         )
@@ -255,19 +257,20 @@ class FanOutRun:
             mismatch = explain_mismatch(session, sink, write.rows) if table.exists and not sink.aggregate else None
             detail = f"schema mismatch: {mismatch}" if mismatch else first_line(exc)
             raise RunError(f"write to {sink.ref.target} failed: {detail}", sink=sink.name, batch_id=batch_id) from exc
-        after = read_table_state(session, sink.ref)
-        commit = read_commit(session, sink.ref, after.version or 0)
+        after = self.log.state(sink.ref)
+        first = -1 if table.version is None else table.version
+        commit = _commit_with(self.log.commits(sink.ref, first + 1, after.version or 0), app_id, txn_version)
         result = SinkResult(
             sink=sink.name,
             target=sink.ref.target,
             txn_app_id=app_id,
             txn_version=txn_version,
-            status="written" if after.txn_version(app_id) == txn_version else "skipped",
-            table_version=after.version,
-            rows_written=_rows_written(commit.operation, commit.metrics),
+            status="written" if commit is not None else "skipped",
+            table_version=commit.version if commit is not None else after.version,
+            rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
             duration_s=round(time.monotonic() - started, 3),
-            operation=commit.operation,
-            metrics=commit.metrics,
+            operation=commit.operation if commit else None,
+            metrics=commit.metrics if commit else {},
         )
         result.add_counts(counts)
         log.info(result.log_line(batch_id))
@@ -325,7 +328,7 @@ class FanOutRun:
         app_id = dead_letter_app_id(self.spec, sink_name)
         # Sinks of one wave share the dead-letter table: one writer at a time (schemas may merge).
         with self._dead_letter_lock:
-            table = read_table_state(self.spark, ref)
+            table = self.log.state(ref)
             recorded = table.txn_version(app_id)
             if recorded is not None and recorded >= state.txn_version:
                 return
@@ -361,11 +364,35 @@ class FanOutRun:
         return render_with_literals(predicate, state.params) if predicate else None
 
     def _table_states(self) -> dict[str, TableState]:
-        return {s.name: read_table_state(self.spark, s.ref) for s in self.spec.sinks}
+        """Each sink table's state now. A table this run has seen that is gone, replaced (another
+        table id) or rolled back fails the run: writing on would rebuild it from this batch only,
+        and its txn entries (what makes replays safe) would be lost without a word."""
+        states = {}
+        for sink in self.spec.sinks:
+            before = self.log.known(sink.ref)
+            now = self.log.state(sink.ref)
+            if before is not None and (
+                not now.exists or now.table_id != before.table_id or (now.version or 0) < (before.version or 0)
+            ):
+                what = "deleted" if not now.exists else f"replaced (now version {now.version}, table id {now.table_id})"
+                raise RunError(
+                    f"table {sink.ref.target} was {what} while this run was writing it (it was at version "
+                    f"{before.version}, table id {before.table_id}). Nothing more is written to it: restore "
+                    "the table and rerun (replays are skipped by txn id), or see docs/guarantees.md to "
+                    "rebuild it.",
+                    sink=sink.name,
+                )
+            states[sink.name] = now
+        return states
 
 
 class StopRequested(Exception):
     """Raised in foreachBatch, before any write, once a timed stream is stopping."""
+
+
+def _commit_with(commits: list[CommitInfo], app_id: str, txn_version: int) -> CommitInfo | None:
+    """The commit that carried ``(app_id, txn_version)``: None when Delta skipped the write."""
+    return next((c for c in commits if c.txns.get(app_id) == txn_version), None)
 
 
 def _rows_written(operation: str, metrics: dict[str, int]) -> int:
