@@ -17,6 +17,7 @@ from typing import Any
 from airflow_fanout.driver.main import parse_param
 from airflow_fanout.exceptions import SpecError
 from airflow_fanout.spec.model import FanOutSpec
+from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import load_spec_file, parse_spec, spec_schema
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC = 0, 1, 2
@@ -40,6 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _load(args)  # fail with exit 2 before Spark starts
     confs = dict(_param(c) for c in args.conf)
+    secrets = secret_values(load_spec_file(args.spec), confs)
     command = submit_command(
         args.spec,
         params=dict(args.param),
@@ -47,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         report=args.report,
         confs={k: str(v) for k, v in confs.items()},
     )
-    code, report_path = run_driver(command)
+    code, report_path = run_driver(command, secrets=secrets)
     if report_path and report_path.endswith(".json"):
         print_report(report_path)
         print(report_path)

@@ -53,3 +53,7 @@ def first_line(exc: BaseException) -> str:
     its type name when the message is empty."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class ConcurrentRunError(RunError):
+    """Another run of the same spec (same app id, same slice) holds the run lock."""

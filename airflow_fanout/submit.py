@@ -13,6 +13,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from airflow_fanout.delta_packages import delta_maven_coordinate, delta_spark_confs
+from airflow_fanout.spec.secrets import redact
 
 # Keeps small local runs quick; every key can be overridden by the caller's confs.
 LOCAL_DEFAULT_CONFS = {
@@ -107,11 +108,12 @@ def fetch_delta_jars(ivy_dir: str) -> list[str]:
     return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
 
 
-def run_driver(command: Sequence[str], *, echo: bool = True) -> tuple[int, str | None]:
+def run_driver(command: Sequence[str], *, echo: bool = True, secrets: Sequence[str] = ()) -> tuple[int, str | None]:
     """Run a driver command and return (exit code, report path).
 
     spark-submit merges the Python driver's stdout and stderr into its own stdout, so each line is
-    echoed to our stderr as it comes (logs stay visible) and the last line is the report path."""
+    echoed to our stderr as it comes (logs stay visible, ``secrets`` masked) and the last line is
+    the report path."""
     proc = subprocess.Popen(
         list(command),
         env=submit_env(),
@@ -126,6 +128,6 @@ def run_driver(command: Sequence[str], *, echo: bool = True) -> tuple[int, str |
         if line.strip():
             last = line.strip()
         if echo:
-            sys.stderr.write(line)
+            sys.stderr.write(redact(line, secrets))
     code = proc.wait()
     return code, (last if last and last.endswith(".json") else None)

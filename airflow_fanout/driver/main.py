@@ -3,7 +3,8 @@
     spark-submit [--packages io.delta:...] airflow_fanout/driver/main.py --spec spec.json \
         [--param ds=2026-11-01 ...] [--report report.json]
 
-Exit codes: 0 done, 1 run failed, 2 invalid spec (nothing read, nothing written).
+Exit codes: 0 done, 1 run failed, 2 invalid spec (nothing read, nothing written), 3 another run
+of the same spec (and slice) is in progress (nothing read, nothing written).
 The last line on stdout is the path of the JSON run report."""
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ if __package__ in (None, ""):
 
 from datetime import UTC
 
-from airflow_fanout.exceptions import FanOutError, SpecError, first_line
+from airflow_fanout.exceptions import ConcurrentRunError, FanOutError, SpecError, first_line
 from airflow_fanout.spec.model import FanOutSpec, Scalar
+from airflow_fanout.spec.secrets import install_log_redaction, redact, secret_values
 from airflow_fanout.spec.validate import load_spec_file, parse_spec
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
 log = logging.getLogger("airflow_fanout.driver")
 
 
@@ -78,11 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    secrets: list[str] = []
     try:
         doc = load_spec_file(args.spec)
+        # Before anything can log or fail: credentials in options never reach a log or report.
+        secrets = secret_values(doc) if isinstance(doc, dict) else []
+        install_log_redaction(secrets)
         spec = parse_spec(doc, dict(args.param))
     except SpecError as exc:
-        print(str(exc), file=sys.stderr)
+        print(redact(str(exc), secrets), file=sys.stderr)
         return EXIT_INVALID_SPEC
     except OSError as exc:
         print(f"cannot read spec {args.spec}: {exc}", file=sys.stderr)
@@ -93,9 +99,30 @@ def main(argv: list[str] | None = None) -> int:
     try:  # Spark's parser through the JVM gateway: no SparkContext yet, nothing touched
         parse_expressions(doc)
     except SpecError as exc:
-        print(str(exc), file=sys.stderr)
+        print(redact(str(exc), secrets), file=sys.stderr)
         return EXIT_INVALID_SPEC
 
+    from airflow_fanout.driver.report import RunReport, now_iso
+    from airflow_fanout.driver.run_lock import RunLock
+
+    report_path = args.report or default_report_path(spec)
+    lock = RunLock.for_spec(spec)
+    try:
+        if lock is not None:
+            lock.acquire()
+    except ConcurrentRunError as exc:
+        log.error("not started: %s", exc)
+        refused = RunReport(spec.app_id, spec.run.mode, spec.slice_key, now_iso(), now_iso(), "failed", str(exc))
+        print(refused.write(report_path, secrets=secrets), flush=True)
+        return EXIT_ALREADY_RUNNING
+    try:
+        return _run(spec, report_path, secrets)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(spec: FanOutSpec, report_path: str, secrets: list[str]) -> int:
     from airflow_fanout.driver.runner import FanOutRun
     from airflow_fanout.driver.session import build_session
 
@@ -105,7 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return EXIT_FAILED
     run = FanOutRun(spark, spec)
-    report_path = args.report or default_report_path(spec)
     code = EXIT_OK
     try:
         run.run()
@@ -116,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("run failed: %s", first_line(exc))
         code = EXIT_FAILED
     finally:
-        path = run.report.write(report_path)
+        path = run.report.write(report_path, secrets=secrets)
         for sink, totals in run.report.sink_totals().items():
             log.info("sink %s: %s", sink, totals)
         print(path, flush=True)

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from airflow_fanout.spec.secrets import redact
 
 if TYPE_CHECKING:
     from airflow_fanout.driver.quality import QualityCounts
 
 SinkStatus = Literal["written", "skipped"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -64,6 +72,9 @@ class BatchReport:
     txn_version: int
     sinks: list[SinkResult] = field(default_factory=list)
     duration_s: float = 0.0
+    #: with ``source.corrupt_records: dead_letter``: unparseable records sent to the dead letters
+    #: (None when skipped as a replay); rows in == this + the rows the sinks read from the source
+    source_dead_lettered: int | None = None
 
 
 @dataclass
@@ -108,11 +119,21 @@ class RunReport:
         doc["sinks"] = self.sink_totals()
         return doc
 
-    def write(self, path: str) -> str:
-        """Write the report as JSON (atomically: temp file then rename); returns the path."""
+    def write(self, path: str, secrets: Iterable[str] = ()) -> str:
+        """Write the report as JSON (atomically: temp file then rename), with every value in
+        ``secrets`` masked (an error message can quote an option); returns the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        tmp.write_text(redact_json(text, secrets), encoding="utf-8")
         os.replace(tmp, target)
         return str(target)
+
+
+def redact_json(text: str, secrets: Iterable[str]) -> str:
+    """Mask secrets in JSON text, also where ``json.dumps`` escaped them (quotes, backslashes)."""
+    for secret in secrets:
+        escaped = json.dumps(secret)[1:-1]
+        text = redact(text, [escaped, secret] if escaped != secret else [secret])
+    return text

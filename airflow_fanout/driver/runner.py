@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -27,7 +26,7 @@ from airflow_fanout.driver.quality import (
     flag_rows,
     passed_rows,
 )
-from airflow_fanout.driver.report import BatchReport, RunReport, SinkResult
+from airflow_fanout.driver.report import BatchReport, RunReport, SinkResult, now_iso
 from airflow_fanout.driver.retry import retry_conflicts
 from airflow_fanout.driver.schema_check import explain_mismatch
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
@@ -37,13 +36,10 @@ from airflow_fanout.driver.transforms import sink_rows
 from airflow_fanout.exceptions import RunError, first_line
 from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
 from airflow_fanout.spec.naming import SOURCE_DEAD_LETTERS, dead_letter_app_id, sink_app_id
-from airflow_fanout.spec.params import render_with_literals
+from airflow_fanout.spec.params import render_with_literals, sql_literal
+from airflow_fanout.spec.secrets import redact_options
 
 log = logging.getLogger("airflow_fanout.driver")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -58,6 +54,7 @@ class BatchState:
     frames: dict[str, DataFrame]
     flagged: dict[str, DataFrame] = field(default_factory=dict)
     persisted: list[DataFrame] = field(default_factory=list)
+    source_dead_lettered: int | None = None
 
     def keep(self, frame: DataFrame) -> DataFrame:
         self.persisted.append(frame)
@@ -75,6 +72,7 @@ class FanOutRun:
     log: DeltaLogReader = field(init=False)
     _sessions: dict[str, SparkSession] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
+    _batch_error: RunError | None = field(default=None, init=False)
     _dead_letter_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     on_batch: Callable[[BatchReport], None] | None = None
 
@@ -82,13 +80,14 @@ class FanOutRun:
         self.plan = plan_batch(self.spec)
         self.log = DeltaLogReader(self.spark)
         self.report = RunReport(
-            app_id=self.spec.app_id, mode=self.spec.run.mode, slice_key=self.spec.slice_key, started_at=_now()
+            app_id=self.spec.app_id, mode=self.spec.run.mode, slice_key=self.spec.slice_key, started_at=now_iso()
         )
         # MERGE txn ids are per-session SQL confs: one session per sink, reused across batches.
         self._sessions = {s.name: self.spark.newSession() for s in self.spec.sinks}
 
     # -- entry points -------------------------------------------------------------------
     def run(self) -> RunReport:
+        self._log_plan()
         try:
             if self.spec.run.mode == "stream":
                 self._run_stream()
@@ -100,8 +99,31 @@ class FanOutRun:
             self.report.error = str(exc)
             raise
         finally:
-            self.report.finished_at = _now()
+            self.report.finished_at = now_iso()
         return self.report
+
+    def _log_plan(self) -> None:
+        """What this run reads and writes, options included (credentials masked)."""
+        source = self.spec.source
+        log.info(
+            "run %s (%s): source %s %s options %s",
+            self.spec.app_id,
+            self.spec.run.mode,
+            source.format,
+            source.path or source.table or "",
+            redact_options(source.options),
+        )
+        for wave_number, wave in enumerate(self.plan.waves):
+            for name in wave:
+                sink = self.spec.sink(name)
+                log.info(
+                    "  wave %d: sink %s %s -> %s options %s",
+                    wave_number,
+                    sink.name,
+                    sink.mode,
+                    sink.ref.target,
+                    redact_options(sink.options),
+                )
 
     def _run_stream(self) -> None:
         spec = self.spec
@@ -122,7 +144,12 @@ class FanOutRun:
         query = writer.start()
         log.info("stream %s started (trigger %s, checkpoint %s)", spec.app_id, trigger.kind, spec.run.checkpoint)
         timeout = spec.run.timeout_seconds
-        finished = query.awaitTermination(int(timeout)) if timeout else query.awaitTermination()
+        try:
+            finished = query.awaitTermination(int(timeout)) if timeout else query.awaitTermination()
+        except Exception as exc:
+            if self._batch_error is not None:  # ours, wrapped by Spark in a StreamingQueryException
+                raise self._batch_error from exc
+            raise
         if timeout and not finished:
             self._stop_between_batches(query)  # a processing_time stream runs for timeout_seconds
             if trigger.kind != "processing_time":
@@ -153,6 +180,13 @@ class FanOutRun:
     def write_batch(self, batch: DataFrame, batch_id: int, tables: dict[str, TableState] | None = None) -> None:
         """Write every sink for one batch (the foreachBatch function). ``tables``: the sink tables'
         state if the caller has just read it (a slice run reads it to pick its run version)."""
+        try:
+            self._write_batch(batch, batch_id, tables)
+        except RunError as exc:
+            self._batch_error = exc  # re-raised as is once Spark stops the stream
+            raise
+
+    def _write_batch(self, batch: DataFrame, batch_id: int, tables: dict[str, TableState] | None) -> None:
         if self._stopping:
             raise StopRequested(f"batch {batch_id} not started: the run is stopping")
         started = time.monotonic()
@@ -172,7 +206,9 @@ class FanOutRun:
         state.frames[SOURCE] = batch
         if SOURCE in self.plan.persist and not cached:
             state.frames[SOURCE] = state.keep(batch.persist(StorageLevel.MEMORY_AND_DISK))
-        result = BatchReport(batch_id=state.batch_id, txn_version=state.txn_version)
+        result = BatchReport(
+            batch_id=state.batch_id, txn_version=state.txn_version, source_dead_lettered=state.source_dead_lettered
+        )
         try:
             for wave in self.plan.waves:
                 for name in wave:
@@ -319,10 +355,12 @@ class FanOutRun:
         if self.spec.slice_key is not None:
             letters = letters.withColumn("_slice", F.lit(self.spec.slice_key))
         # Written even when empty (no count() to decide): the commit records the batch's progress.
-        self._write_dead_letters(SOURCE_DEAD_LETTERS, letters, state)
+        state.source_dead_lettered = self._write_dead_letters(SOURCE_DEAD_LETTERS, letters, state)
         return raw.where(corrupt.isNull()).drop(CORRUPT_COLUMN)
 
-    def _write_dead_letters(self, sink_name: str, rows: DataFrame, state: BatchState) -> None:
+    def _write_dead_letters(self, sink_name: str, rows: DataFrame, state: BatchState) -> int | None:
+        """Append (or, for a slice, replace) one sink's dead letters; returns how many rows the
+        commit wrote, None when they were committed already."""
         ref = self.spec.dead_letter
         assert ref is not None, "validated: dead_letter expectations need a dead_letter table"
         app_id = dead_letter_app_id(self.spec, sink_name)
@@ -331,12 +369,13 @@ class FanOutRun:
             table = self.log.state(ref)
             recorded = table.txn_version(app_id)
             if recorded is not None and recorded >= state.txn_version:
-                return
+                return None
             slice_key = self.spec.slice_key
             writer = txn_writer(rows, "append" if slice_key is None else "overwrite", app_id, state.txn_version)
             writer = writer.option("mergeSchema", "true")
             if slice_key is not None:  # a new run of a slice replaces its dead letters
-                writer = writer.option("replaceWhere", f"_sink = '{sink_name}' AND _slice = '{slice_key}'")
+                where = f"_sink = {sql_literal(sink_name)} AND _slice = {sql_literal(slice_key)}"
+                writer = writer.option("replaceWhere", where)
             try:
                 save(writer, ref)
             except Exception as exc:
@@ -345,14 +384,20 @@ class FanOutRun:
                     sink=sink_name,
                     batch_id=state.batch_id,
                 ) from exc
+            after = self.log.state(ref)
+            first = -1 if table.version is None else table.version
+            commit = _commit_with(self.log.commits(ref, first + 1, after.version or 0), app_id, state.txn_version)
+            written = commit.metrics.get("numOutputRows", 0) if commit is not None else 0
             log.info(
-                "batch %s sink %s: dead letters -> %s txn %s@%s",
+                "batch %s sink %s: %d dead letter(s) -> %s txn %s@%s",
                 state.batch_id,
                 sink_name,
+                written,
                 ref.target,
                 app_id,
                 state.txn_version,
             )
+            return written
 
     def _replace_where(self, sink: SinkSpec, state: BatchState) -> str | None:
         """The predicate an overwrite replaces: the sink's own, else (batch mode) the slice's."""

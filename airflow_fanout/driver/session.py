@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import os
 
+from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 from airflow_fanout.delta_packages import DELTA_SQL_CONFS
 from airflow_fanout.exceptions import RunError
+
+#: Spark masks matching conf values (``spark.redaction.regex``) and data source options
+#: (``spark.sql.redaction.options.regex``) in plans, the UI and event logs; these widen Spark's
+#: defaults to the keys ``airflow_fanout.spec.secrets`` treats as credentials. A user's own
+#: setting wins.
+_CREDENTIAL_KEYS = "secret|password|passwd|token|access[.]?key|account[.]?key|jaas|credential"
+REDACTION_CONFS = {
+    "spark.redaction.regex": f"(?i){_CREDENTIAL_KEYS}",
+    "spark.sql.redaction.options.regex": f"(?i)url|{_CREDENTIAL_KEYS}",
+}
 
 
 def build_session(app_name: str) -> SparkSession:
     builder = SparkSession.builder.appName(app_name)
     for key, value in DELTA_SQL_CONFS.items():
         builder = builder.config(key, value)
+    submitted = SparkConf()  # what spark-submit passed (JVM system properties)
+    for key, value in REDACTION_CONFS.items():
+        if not submitted.contains(key):
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     # Spark's INFO lines (a JSON progress report per micro-batch) drown the driver's own lines.
     spark.sparkContext.setLogLevel(os.environ.get("FANOUT_SPARK_LOG_LEVEL", "WARN"))

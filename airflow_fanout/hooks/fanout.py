@@ -12,9 +12,16 @@ from typing import Any
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.sdk import BaseHook
 
+try:
+    from airflow.sdk.log import mask_secret
+except ImportError:  # pragma: no cover - Airflow 3.0/3.1
+    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+
 from airflow_fanout._packaging import driver_zip
+from airflow_fanout.driver.report import redact_json
 from airflow_fanout.exceptions import RunError
 from airflow_fanout.spec.model import FanOutSpec
+from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import parse_spec
 from airflow_fanout.submit import driver_args, driver_script, run_confs, spark_home
 
@@ -85,18 +92,24 @@ class FanOutHook(BaseHook):
         """Validate ``spec_doc``, run the driver, return its run report. Raises ``SpecError`` for an
         invalid spec (before Spark starts) and ``RunError`` for a failed run."""
         spec = parse_spec(spec_doc)
+        secrets = secret_values(spec_doc, self.conf)
+        for secret in secrets:  # Airflow masks them in task logs and rendered fields from now on
+            mask_secret(secret)
         with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
             spec_path = str(Path(tmp) / "spec.json")
             report_path = str(Path(tmp) / "report.json")
-            # The rendered spec with its params resolved: what ran is exactly what is logged.
-            Path(spec_path).write_text(json.dumps({**spec_doc, "params": spec.params}, indent=2))
+            # The rendered spec with its params resolved: what ran is exactly what is logged. It
+            # holds the credentials the driver needs: readable by this user only.
+            fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({**spec_doc, "params": spec.params}, fh, indent=2)
             self._submit_hook = self.build_submit_hook(spec, spec_path, report_path)
             failure: Exception | None = None
             try:
                 self._submit_hook.submit(application=driver_script())
             except Exception as exc:  # the provider raises AirflowException on a non-zero exit
                 failure = exc
-            report = _read_report(report_path)
+            report = _read_report(report_path, secrets)
         if failure is not None or report is None or report.get("status") != "succeeded":
             reason = (report or {}).get("error") or str(failure or "the driver wrote no report")
             raise RunError(f"fan-out run of {spec.app_id} failed: {reason}")
@@ -107,10 +120,12 @@ class FanOutHook(BaseHook):
             self._submit_hook.on_kill()
 
 
-def _read_report(path: str) -> dict[str, Any] | None:
+def _read_report(path: str, secrets: list[str]) -> dict[str, Any] | None:
+    """The driver's report (the task's XCom value), secrets masked once more in case a driver of
+    another version wrote it."""
     try:
         with open(path, encoding="utf-8") as fh:
-            report: dict[str, Any] = json.load(fh)
+            report: dict[str, Any] = json.loads(redact_json(fh.read(), secrets))
             return report
     except (OSError, ValueError):
         return None
