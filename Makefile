@@ -10,7 +10,7 @@ JARS   := $(IVY)/jars/.resolved
 export FANOUT_DELTA_JARS_DIR := $(IVY)/jars
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup demo demo-clean test lint typecheck unit clean
+.PHONY: setup demo demo-clean test lint typecheck unit soak clean
 
 setup: $(STAMP) $(JARS)
 
@@ -42,6 +42,11 @@ test: setup lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# 200 random SIGKILLs of the driver, then a comparison with a clean run (about an hour on 2 cores).
+SOAK_KILLS ?= 200
+soak: setup
+	FANOUT_KILLS=$(SOAK_KILLS) $(BIN)/pytest -s tests/reliability/test_kill_loop.py
 
 clean:
 	rm -rf $(VENV) $(IVY) .demo .mypy_cache .ruff_cache .pytest_cache

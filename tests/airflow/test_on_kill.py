@@ -57,3 +57,66 @@ def test_on_kill_stops_a_running_stream(tmp_path: Path, monkeypatch: pytest.Monk
     assert submit.poll() is not None
     _, alive = psutil.wait_procs(children, timeout=60)
     assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
+
+
+def test_killed_task_retried_matches_a_clean_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow kills the task mid-batch (``on_kill``: timeout, "mark failed"), then retries it: the
+    retry replays the batch, skips the sinks that had committed, and the tables end up exactly
+    as a clean run leaves them."""
+    import shutil
+
+    from airflow_fanout.operators.fanout import FanOutAvailableNowOperator
+    from tests.reliability.killloop import (
+        APP_ID,
+        KillLoopResult,
+        compare_tables,
+        kill_spec,
+        land_batch,
+        run_to_completion,
+    )
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]"}))
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    for batch in range(3):
+        land_batch(killed / "landing", batch)
+    conf = {"spark.ui.enabled": "false"}
+    first_try = FanOutAvailableNowOperator(task_id="write", spec=kill_spec(killed), conf=conf)
+    outcome: dict[str, Any] = {}
+
+    def execute() -> None:
+        try:
+            outcome["report"] = first_try.execute({})
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=execute, daemon=True)
+    thread.start()
+    bronze = str(killed / "lake" / "bronze")
+    deadline = time.monotonic() + 300
+    while (log := read_txn_log(bronze)) is None or log.txn_version(f"{APP_ID}.bronze") is None:
+        assert thread.is_alive(), outcome
+        assert time.monotonic() < deadline, "batch 0 never reached bronze"
+        time.sleep(0.2)
+    hook = first_try._hook
+    assert hook is not None and hook._submit_hook is not None
+    submit = hook._submit_hook._submit_sp
+    assert submit is not None
+    children = psutil.Process(submit.pid).children(recursive=True)
+    first_try.on_kill()
+    thread.join(timeout=120)
+    assert "error" in outcome and "report" not in outcome
+    _, alive = psutil.wait_procs(children, timeout=60)
+    assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
+
+    retry = FanOutAvailableNowOperator(task_id="write", spec=kill_spec(killed), conf=conf)
+    report = retry.execute({})
+    assert report["status"] == "succeeded"
+    assert report["sinks"]["bronze"]["batches_skipped"] >= 1, "the replayed batch skipped what had committed"
+
+    shutil.copytree(killed / "landing", clean / "landing", copy_function=shutil.copy2)
+    (clean / "spec.json").write_text(json.dumps(kill_spec(clean)))
+    assert run_to_completion(clean / "spec.json", clean / "report.json") == 0
+    result = KillLoopResult()
+    compare_tables(killed / "lake", clean / "lake", result)
+    assert result.mismatches == []

@@ -1,0 +1,352 @@
+"""Kill the driver's spark-submit process group with SIGKILL at random (seeded) moments, rerun it
+to completion, and compare every table with a clean run over the same files.
+
+Used by ``tests/reliability/test_kill_loop.py`` (25 kills) and by ``make soak`` (200 kills):
+
+    python -m tests.reliability.killloop --kills 200 --seed 1 --root /tmp/soak
+
+The spec covers every kind of write: a raw append with expectations and a dead letter (and
+unparseable source records), a filtered route, a deduplicating MERGE, a CDC MERGE with deletes,
+and a windowed aggregate fed by the MERGE sink."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from deltalake import DeltaTable
+
+from airflow_fanout.sample_data import EVENT_SCHEMA, generate_events
+from airflow_fanout.submit import submit_command, submit_env
+
+ROWS_PER_BATCH = 120
+APP_ID = "killloop"
+#: columns whose values legitimately differ between two runs
+VOLATILE_COLUMNS = frozenset({"_processed_at"})
+#: sink name -> the key that must be unique in it (None: an append, duplicates come from the data)
+SINK_KEYS: dict[str, tuple[str, ...] | None] = {
+    "bronze": None,
+    "orders": None,
+    "silver": ("event_id",),
+    "users": ("user_id",),
+    "gold": ("window_start", "window_end", "event_type"),
+}
+COMMIT_MARK = " txn "  # a "written" sink log line: "... -> <target> version N txn <app>@<v> in 0.4s"
+
+
+def kill_spec(root: Path) -> dict[str, Any]:
+    lake = root / "lake"
+    return {
+        "version": 1,
+        "app_id": APP_ID,
+        "source": {
+            "format": "json",
+            "path": str(root / "landing"),
+            "schema": EVENT_SCHEMA,
+            "options": {"maxFilesPerTrigger": 1},
+            "corrupt_records": "dead_letter",
+        },
+        "run": {
+            "mode": "stream",
+            "trigger": {"available_now": True},
+            "checkpoint": str(root / "checkpoint"),
+            "max_parallel_sinks": 3,
+        },
+        "sinks": [
+            {
+                "name": "bronze",
+                "path": str(lake / "bronze"),
+                "mode": "append",
+                "columns": {"_batch_id": ":batch_id"},
+                "expect": [
+                    {"name": "has_id", "check": "event_id IS NOT NULL", "on_fail": "dead_letter"},
+                    {"name": "amount_not_negative", "check": "amount >= 0", "on_fail": "dead_letter"},
+                ],
+            },
+            {
+                "name": "orders",
+                "from": "bronze",
+                "path": str(lake / "orders"),
+                "mode": "append",
+                "where": "event_type = 'order'",
+            },
+            {
+                "name": "silver",
+                "from": "bronze",
+                "path": str(lake / "silver"),
+                "mode": "merge",
+                "dedupe": {"keys": ["event_id"], "order_by": "event_time DESC"},
+                "merge": {"keys": ["event_id"]},
+            },
+            {
+                # CDC: the latest event per user wins; a refund deletes the user's row
+                "name": "users",
+                "from": "bronze",
+                "path": str(lake / "users"),
+                "mode": "merge",
+                # a total order: two events of one user in the same second must not tie
+                "columns": {"_seq": "concat(date_format(event_time, 'yyyyMMddHHmmss'), event_id)"},
+                "select": ["user_id", "event_type", "amount", "event_time", "_seq"],
+                "merge": {"keys": ["user_id"], "sequence_by": "_seq", "delete_when": "event_type = 'refund'"},
+            },
+            {
+                "name": "gold",
+                "from": "silver",
+                "path": str(lake / "gold"),
+                "mode": "merge",
+                "aggregate": {
+                    "window": {"column": "event_time", "duration": "1 hour"},
+                    "group_by": ["event_type"],
+                    "measures": {"events": "count(*)", "revenue": "sum(amount)"},
+                },
+            },
+        ],
+        "dead_letter": {"path": str(lake / "dead_letter")},
+    }
+
+
+def land_batch(landing: Path, batch: int) -> Path:
+    """One landing file per batch, with a fixed modification time so both runs see the same order.
+    Every third batch also carries a malformed line and a wrongly typed one."""
+    lines = [json.dumps(e.to_json()) for e in generate_events(batch, ROWS_PER_BATCH, seed=11)]
+    if batch % 3 == 1:
+        lines.insert(7, '{"event_id": "broken-' + str(batch))
+        lines.append(json.dumps({"event_id": f"typed-{batch}", "amount": "a lot", "event_time": "soon"}))
+    landing.mkdir(parents=True, exist_ok=True)
+    target = landing / f"batch-{batch:04d}.json"
+    tmp = landing / f".batch-{batch:04d}.json.tmp"
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stamp = 1_700_000_000 + batch
+    os.utime(tmp, (stamp, stamp))
+    tmp.rename(target)  # the stream never sees a half-written file
+    return target
+
+
+@dataclass
+class Attempt:
+    """One spark-submit run: killed after ``commits_seen`` sink commits, or finished."""
+
+    number: int
+    plan: str
+    killed: bool
+    exit_code: int | None
+    commits_seen: int
+    seconds: float
+
+
+@dataclass
+class KillLoopResult:
+    kills: int = 0
+    kills_after_a_commit: int = 0
+    completed_runs: int = 0
+    batches_landed: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    rows_compared: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"{self.kills} kill(s) ({self.kills_after_a_commit} after a sink commit), "
+            f"{self.completed_runs} completed run(s), {self.batches_landed} batch(es), "
+            f"{sum(self.rows_compared.values())} row(s) compared, {len(self.mismatches)} mismatch(es)"
+        )
+
+
+class DriverProcess:
+    """spark-submit in its own process group; counts sink commits from its log lines."""
+
+    def __init__(self, spec_path: Path, report: Path) -> None:
+        confs = {"spark.ui.enabled": "false"}
+        command = submit_command(str(spec_path), master="local[2]", report=str(report), confs=confs)
+        self.proc = subprocess.Popen(
+            command,
+            env=submit_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group: the kill takes the JVM and Python
+        )
+        self.commits = 0
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line)
+                if COMMIT_MARK in line and " -> " in line:
+                    self.commits += 1
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_commits(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.commits < count and self.proc.poll() is None and time.monotonic() < deadline:
+                self._changed.wait(timeout=0.2)
+
+    def kill_group(self) -> None:
+        """SIGKILL the whole process group and wait until no process of it is left."""
+        try:
+            family = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(family, timeout=30)
+        if alive:
+            raise RuntimeError(f"processes left after SIGKILL: {[p.pid for p in alive]}")
+        self._reader.join(timeout=30)
+
+    def finish(self, timeout: float) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return code
+
+
+def run_to_completion(spec_path: Path, report: Path, timeout: float = 600) -> int:
+    driver = DriverProcess(spec_path, report)
+    code = driver.finish(timeout)
+    if code != 0:
+        sys.stderr.write("".join(driver.lines[-40:]))
+    return code
+
+
+def table_rows(path: Path) -> list[tuple[tuple[str, str], ...]]:
+    """Every row as a sorted tuple of (column, repr(value)), volatile columns left out."""
+    if not (path / "_delta_log").exists():
+        return []
+    out = []
+    for row in DeltaTable(str(path)).to_pyarrow_table().to_pylist():
+        out.append(tuple(sorted((k, repr(v)) for k, v in row.items() if k not in VOLATILE_COLUMNS)))
+    return out
+
+
+def compare_tables(killed: Path, clean: Path, result: KillLoopResult) -> None:
+    for name in [*SINK_KEYS, "dead_letter"]:
+        got, want = table_rows(killed / name), table_rows(clean / name)
+        result.rows_compared[name] = len(want)
+        if not want:
+            result.mismatches.append(f"{name}: the clean run wrote no rows (the comparison would prove nothing)")
+        extra, missing = Counter(got) - Counter(want), Counter(want) - Counter(got)
+        if extra or missing:
+            result.mismatches.append(
+                f"{name}: {sum(extra.values())} row(s) only after kills (doubled?), "
+                f"{sum(missing.values())} only in the clean run (lost?); e.g. {next(iter(extra or missing))}"
+            )
+        keys = SINK_KEYS.get(name)
+        if keys:
+            seen = Counter(tuple(dict(r)[k] for k in keys) for r in got)
+            dupes = [k for k, n in seen.items() if n > 1]
+            if dupes:
+                result.mismatches.append(f"{name}: duplicate keys {dupes[:3]}")
+        log_killed, log_clean = DeltaTable(str(killed / name)), DeltaTable(str(clean / name))
+        for app in _app_ids(name):
+            if log_killed.transaction_version(app) != log_clean.transaction_version(app):
+                result.mismatches.append(
+                    f"{name}: txn {app} at {log_killed.transaction_version(app)} after kills, "
+                    f"{log_clean.transaction_version(app)} in the clean run"
+                )
+
+
+def _app_ids(table: str) -> list[str]:
+    if table == "dead_letter":
+        return [f"{APP_ID}._dead_letter._source", f"{APP_ID}._dead_letter.bronze"]
+    return [f"{APP_ID}.{table}"]
+
+
+def kill_loop(root: Path, kills: int, seed: int, say: Callable[[str], None] = print) -> KillLoopResult:
+    """Land files, run and kill until ``kills`` kills are done, finish, then compare with a clean
+    run over the same files."""
+    rng = random.Random(seed)
+    result = KillLoopResult()
+    killed_root, clean_root = root / "killed", root / "clean"
+    spec_path = killed_root / "spec.json"
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(json.dumps(kill_spec(killed_root), indent=2))
+    for _ in range(3):
+        land_batch(killed_root / "landing", result.batches_landed)
+        result.batches_landed += 1
+    number = 0
+    while result.kills < kills:
+        number += 1
+        # Half the kills at a random time from start (often during start-up or planning), half
+        # just after a random number of sink commits (inside a batch, between waves or sinks).
+        if rng.random() < 0.4:
+            plan, delay, commits = "time", rng.uniform(1.0, 16.0), 0
+        else:
+            plan, delay, commits = "commits", rng.uniform(0.0, 0.6), rng.randint(1, 8)
+        started = time.monotonic()
+        driver = DriverProcess(spec_path, killed_root / "reports" / f"attempt-{number}.json")
+        if plan == "time":
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                driver.proc.wait(timeout=delay)
+        else:
+            driver.wait_for_commits(commits, timeout=120)
+            time.sleep(delay)
+        if driver.proc.poll() is None:
+            seen = driver.commits
+            driver.kill_group()
+            result.kills += 1
+            result.kills_after_a_commit += seen > 0
+            attempt = Attempt(number, f"{plan} {delay:.2f}s/{commits}", True, None, seen, time.monotonic() - started)
+        else:
+            code = driver.finish(60)
+            attempt = Attempt(number, plan, False, code, driver.commits, time.monotonic() - started)
+            if code != 0:
+                result.mismatches.append(f"attempt {number} failed with exit code {code}: {driver.lines[-5:]}")
+                break
+            result.completed_runs += 1
+            for _ in range(2):  # everything landed is written: give the next runs new work
+                land_batch(killed_root / "landing", result.batches_landed)
+                result.batches_landed += 1
+        result.attempts.append(attempt)
+        say(f"attempt {number}: {asdict(attempt)}")
+    if run_to_completion(spec_path, killed_root / "reports" / "final.json") != 0:
+        result.mismatches.append("the final run after the kills failed")
+    # The clean run: the same files (same modification times, so the same batches), no kills.
+    shutil.copytree(killed_root / "landing", clean_root / "landing", copy_function=shutil.copy2)
+    clean_spec = clean_root / "spec.json"
+    clean_spec.write_text(json.dumps(kill_spec(clean_root), indent=2))
+    if run_to_completion(clean_spec, clean_root / "reports" / "clean.json") != 0:
+        result.mismatches.append("the clean run failed")
+    compare_tables(killed_root / "lake", clean_root / "lake", result)
+    say(result.summary())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--root", required=True, help="an empty folder for the data and tables")
+    parser.add_argument("--out", help="write the result as JSON here")
+    args = parser.parse_args(argv)
+    result = kill_loop(Path(args.root), args.kills, args.seed)
+    if args.out:
+        Path(args.out).write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return 1 if result.mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
