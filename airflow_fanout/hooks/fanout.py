@@ -92,9 +92,7 @@ class FanOutHook(BaseHook):
         """Validate ``spec_doc``, run the driver, return its run report. Raises ``SpecError`` for an
         invalid spec (before Spark starts) and ``RunError`` for a failed run."""
         spec = parse_spec(spec_doc)
-        secrets = secret_values(spec_doc, self.conf)
-        for secret in secrets:  # Airflow masks them in task logs and rendered fields from now on
-            mask_secret(secret)
+        secrets = mask_spec_secrets(spec_doc, self.conf)
         with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
             spec_path = str(Path(tmp) / "spec.json")
             report_path = str(Path(tmp) / "report.json")
@@ -118,6 +116,15 @@ class FanOutHook(BaseHook):
     def on_kill(self) -> None:
         if self._submit_hook is not None:
             self._submit_hook.on_kill()
+
+
+def mask_spec_secrets(spec_doc: dict[str, Any], conf: dict[str, str] | None = None) -> list[str]:
+    """Register the spec's credentials (and secret-looking confs) with Airflow's secrets masker,
+    which then masks them in task logs, rendered template fields and serialized DAGs."""
+    secrets = secret_values(spec_doc, conf)
+    for secret in secrets:
+        mask_secret(secret)
+    return secrets
 
 
 def _read_report(path: str, secrets: list[str]) -> dict[str, Any] | None:

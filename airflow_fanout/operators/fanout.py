@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, Context
 
-from airflow_fanout.hooks.fanout import FanOutHook
+from airflow_fanout.hooks.fanout import FanOutHook, mask_spec_secrets
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import parse_spec
 
@@ -72,6 +72,18 @@ class FanOutSubmitOperator(BaseOperator):
         self.delta_packages = delta_packages
         self.conf = conf
         self._hook: FanOutHook | None = None
+        if isinstance(spec, dict):  # credentials written into the DAG file: masked when serialized
+            mask_spec_secrets(spec, conf)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render, then register the rendered credentials with Airflow's secrets masker before
+        the rendered fields are stored (the UI's "Rendered Template" view) or anything is logged."""
+        super().render_template_fields(context, jinja_env)
+        try:
+            doc = self.rendered_spec()
+        except ValueError:  # not JSON (yet): execute() reports it
+            return
+        mask_spec_secrets(doc, self.conf)
 
     def check_spec(self, spec: FanOutSpec) -> FanOutSpec:
         """A flavour's extra rule on the spec (the generic operator accepts any valid spec)."""

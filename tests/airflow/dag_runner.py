@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def main() -> int:
@@ -23,9 +24,30 @@ def main() -> int:
         print(f"no DAG {dag_id} in {dag_file}", file=sys.stderr)
         return 3
     run = dag.test(logical_date=datetime.fromisoformat(logical_date))
-    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    Path(out).write_text(json.dumps({"state": str(run.state), "tasks": states}))
+    tis = run.get_task_instances()
+    states = {ti.task_id: str(ti.state) for ti in tis}
+    result = {"state": str(run.state), "tasks": states, **stored_values(run.run_id, tis)}
+    Path(out).write_text(json.dumps(result, default=str))
     return 0
+
+
+def stored_values(run_id: str, tis: list[Any]) -> dict[str, Any]:
+    """What Airflow stored for each task: its XCom return value and its rendered template fields
+    (what the UI shows)."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    xcoms: dict[str, Any] = {}
+    rendered: dict[str, Any] = {}
+    with create_session() as session:
+        for ti in tis:
+            query = XComModel.get_many(run_id=run_id, key="return_value", task_ids=ti.task_id, dag_ids=ti.dag_id)
+            row = session.scalars(query).first()
+            if row is not None:
+                xcoms[ti.task_id] = XComModel.deserialize_value(row)
+            rendered[ti.task_id] = RenderedTaskInstanceFields.get_templated_fields(ti, session=session)
+    return {"xcom": xcoms, "rendered": rendered}
 
 
 def migrate(env: dict[str, str]) -> None:
