@@ -37,8 +37,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist): most tests wait on a JVM or spark-submit part of the time; the
+# slow ones are collected first so they overlap with the rest (tests/conftest.py).
 test: setup lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

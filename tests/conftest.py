@@ -41,3 +41,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     session.sparkContext.setLogLevel("WARN")
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable order otherwise): with ``-n 2`` the longest ones start at once
+    and overlap with the many short ones instead of running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -78,7 +78,7 @@ def test_killed_task_retried_matches_a_clean_run(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]"}))
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    for batch in range(3):
+    for batch in range(2):
         land_batch(killed / "landing", batch)
     conf = {"spark.ui.enabled": "false"}
     first_try = FanOutAvailableNowOperator(task_id="write", spec=kill_spec(killed), conf=conf)

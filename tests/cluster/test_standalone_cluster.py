@@ -26,8 +26,15 @@ from datetime import datetime
 from airflow.sdk import DAG
 from airflow_fanout.operators.fanout import FanOutAvailableNowOperator
 
+# one core; tiny data: a few partitions per shuffle and per Delta snapshot (defaults: 200 and 50)
+CONF = {{
+    "spark.cores.max": "1",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.databricks.delta.snapshotPartitions": "2",
+}}
+
 with DAG("fanout_on_cluster", schedule=None, start_date=datetime(2026, 11, 1), catchup=False) as dag:
-    FanOutAvailableNowOperator(task_id="fan_out", spec=json.loads({spec!r}), conf={{"spark.cores.max": "1"}})
+    FanOutAvailableNowOperator(task_id="fan_out", spec=json.loads({spec!r}), conf=CONF)
 """
 
 
