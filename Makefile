@@ -38,9 +38,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers (pytest-xdist): most tests wait on a JVM or spark-submit part of the time; the
-# slow ones are collected first so they overlap with the rest (tests/conftest.py).
+# slow ones are collected first so they overlap with the rest (tests/conftest.py), and an idle
+# worker steals queued tests from a busy one.
 test: setup lint typecheck
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
