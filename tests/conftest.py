@@ -44,6 +44,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first (stable order otherwise): with ``-n 2`` the longest ones start at once
-    and overlap with the many short ones instead of running alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The kill loop first, then the other slow tests (stable order otherwise): with ``-n 2`` the
+    longest ones start at once and overlap with the many short ones instead of running alone at
+    the end."""
+    items.sort(key=lambda item: (item.name != "test_random_kills_lose_nothing_and_double_nothing", not _slow(item)))
+
+
+def _slow(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None

@@ -310,9 +310,9 @@ def kill_loop(
         # Half the kills at a random time from start (often during start-up or planning), half
         # just after a random number of sink commits (inside a batch, between waves or sinks).
         if rng.random() < 0.4:
-            plan, delay, commits = "time", rng.uniform(0.5, 9.0), 0
+            plan, delay, commits = "time", rng.uniform(0.5, 8.0), 0
         else:
-            plan, delay, commits = "commits", rng.uniform(0.0, 0.5), rng.randint(1, 6)
+            plan, delay, commits = "commits", rng.uniform(0.0, 0.5), rng.randint(1, 4)
         if result.batches_landed - _committed_batches(killed_root / "checkpoint") < 2:
             land_batch(killed_root / "landing", result.batches_landed)  # work for this attempt
             result.batches_landed += 1

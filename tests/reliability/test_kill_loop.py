@@ -23,6 +23,7 @@ KILLS = int(os.environ.get("FANOUT_KILLS", "25"))
 SEED = int(os.environ.get("FANOUT_KILL_SEED", "20261127"))
 
 
+@pytest.mark.timeout(2400)  # 25 cold spark-submit starts; slower while the other worker runs
 def test_random_kills_lose_nothing_and_double_nothing(spark: Any, tmp_path: Path) -> None:
     def clean_run(root: Path) -> None:
         """The reference run, no kills: the same driver code in the test's warm SparkSession
