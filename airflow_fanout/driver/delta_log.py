@@ -129,6 +129,14 @@ class DeltaLogReader:
             return []
         return self._read_commits(self._delta_log(path), first, last)
 
+    def commit_carrying(self, ref: TableRef, before: TableState, app_id: str, txn_version: int) -> CommitInfo | None:
+        """After a write: the commit since ``before`` that carried ``(app_id, txn_version)``, or
+        None when Delta skipped the write (a replay)."""
+        after = self.state(ref)
+        first = -1 if before.version is None else before.version
+        commits = self.commits(ref, first + 1, after.version or 0)
+        return next((c for c in commits if c.txns.get(app_id) == txn_version), None)
+
     def location(self, ref: TableRef) -> str | None:
         """The storage path of ``ref``; for a catalog table, None until the table exists."""
         if ref.path is not None:

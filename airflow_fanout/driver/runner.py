@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from airflow_fanout.driver import checkpoint as checkpoint_state
-from airflow_fanout.driver.delta_log import CommitInfo, DeltaLogReader, TableState
+from airflow_fanout.driver.delta_log import DeltaLogReader, TableState
 from airflow_fanout.driver.plan import SOURCE, BatchPlan, catch_all_where, plan_batch
 from airflow_fanout.driver.quality import (
     QualityCounts,
@@ -293,16 +293,14 @@ class FanOutRun:
             mismatch = explain_mismatch(session, sink, write.rows) if table.exists and not sink.aggregate else None
             detail = f"schema mismatch: {mismatch}" if mismatch else first_line(exc)
             raise RunError(f"write to {sink.ref.target} failed: {detail}", sink=sink.name, batch_id=batch_id) from exc
-        after = self.log.state(sink.ref)
-        first = -1 if table.version is None else table.version
-        commit = _commit_with(self.log.commits(sink.ref, first + 1, after.version or 0), app_id, txn_version)
+        commit = self.log.commit_carrying(sink.ref, table, app_id, txn_version)
         result = SinkResult(
             sink=sink.name,
             target=sink.ref.target,
             txn_app_id=app_id,
             txn_version=txn_version,
             status="written" if commit is not None else "skipped",
-            table_version=commit.version if commit is not None else after.version,
+            table_version=commit.version if commit is not None else _version(self.log.known(sink.ref)),
             rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
             duration_s=round(time.monotonic() - started, 3),
             operation=commit.operation if commit else None,
@@ -384,9 +382,7 @@ class FanOutRun:
                     sink=sink_name,
                     batch_id=state.batch_id,
                 ) from exc
-            after = self.log.state(ref)
-            first = -1 if table.version is None else table.version
-            commit = _commit_with(self.log.commits(ref, first + 1, after.version or 0), app_id, state.txn_version)
+            commit = self.log.commit_carrying(ref, table, app_id, state.txn_version)
             written = commit.metrics.get("numOutputRows", 0) if commit is not None else 0
             log.info(
                 "batch %s sink %s: %d dead letter(s) -> %s txn %s@%s",
@@ -435,9 +431,8 @@ class StopRequested(Exception):
     """Raised in foreachBatch, before any write, once a timed stream is stopping."""
 
 
-def _commit_with(commits: list[CommitInfo], app_id: str, txn_version: int) -> CommitInfo | None:
-    """The commit that carried ``(app_id, txn_version)``: None when Delta skipped the write."""
-    return next((c for c in commits if c.txns.get(app_id) == txn_version), None)
+def _version(state: TableState | None) -> int | None:
+    return state.version if state is not None else None
 
 
 def _rows_written(operation: str, metrics: dict[str, int]) -> int:
