@@ -37,8 +37,21 @@ def json_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+def _is_strict_integer(checker: object, instance: object) -> bool:
+    """A JSON integer is an ``int`` here: JSON Schema's own rule also accepts ``3.0``, which then
+    reaches Spark as a float (``txnVersion`` "3.0") and fails only at write time."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 2020-12, with integers that are integers
+_SpecValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
 def _schema_issues(doc: Mapping[str, Any]) -> list[SpecIssue]:
-    validator = jsonschema.Draft202012Validator(spec_schema())
+    validator = _SpecValidator(spec_schema())
     issues = []
     for error in validator.iter_errors(doc):
         path = list(error.absolute_path)
