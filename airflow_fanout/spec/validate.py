@@ -44,7 +44,7 @@ def _is_strict_integer(checker: object, instance: object) -> bool:
 
 
 #: Draft 2020-12, with integers that are integers
-_SpecValidator = jsonschema.validators.extend(
+_SpecValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]  # (types-jsonschema)
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
 )
