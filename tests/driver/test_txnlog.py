@@ -43,6 +43,24 @@ def test_classic_checkpoints_and_missing_last_checkpoint(spark: Any, tmp_path: P
     assert_same_as_deltalake(path)
 
 
+def test_last_checkpoint_is_only_a_hint(spark: Any, tmp_path: Path) -> None:
+    """The reader narrows its listing from the version ``_last_checkpoint`` names, but must find
+    the newest complete checkpoint and every later commit whatever the hint says."""
+    path = str(tmp_path / "t")
+    write_commits(spark, path, 23)  # checkpoints at versions 10 and 20
+    assert_same_as_deltalake(path)
+    # (deltalake itself fails on a hint naming a missing checkpoint: compared before the changes)
+    for hint in (
+        '{"version": 10, "size": 1}',  # stale: an older checkpoint (20 exists)
+        '{"version": 30, "size": 1}',  # names a checkpoint that does not exist
+        "not json",  # being rewritten, or garbage
+    ):
+        (tmp_path / "t" / "_delta_log" / "_last_checkpoint").write_text(hint)
+        log = read_txn_log(path)
+        assert log is not None and log.version == 22, hint
+        assert log.txn_versions == {"a.bronze": 21, "a.silver": 22, "b.gold": 20}, hint
+
+
 def test_multi_part_checkpoint(spark: Any, tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     spark.conf.set("spark.databricks.delta.checkpoint.partSize", "3")
