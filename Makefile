@@ -10,7 +10,7 @@ JARS   := $(IVY)/jars/.resolved
 export FANOUT_DELTA_JARS_DIR := $(IVY)/jars
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup demo demo-clean test lint typecheck unit soak clean
+.PHONY: setup demo demo-clean test lint typecheck unit soak bench bench-quick clean
 
 setup: $(STAMP) $(JARS)
 
@@ -27,7 +27,15 @@ $(JARS): $(STAMP)
 demo: setup
 	$(BIN)/python -m airflow_fanout.examples.demo --root .demo
 
-demo-clean:
+demo-# Benchmarks (benchmarks/, BENCHMARKS.md): every contender on the same data in one run; nothing
+# else should run on the machine meanwhile. bench-quick: small sizes, under 5 minutes.
+bench: setup
+	$(BIN)/python -m benchmarks
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks --quick
+
+clean:
 	rm -rf .demo
 
 lint: $(STAMP)
@@ -50,6 +58,14 @@ unit: $(STAMP)
 SOAK_KILLS ?= 200
 soak: setup
 	FANOUT_KILLS=$(SOAK_KILLS) $(BIN)/pytest -s tests/reliability/test_kill_loop.py
+
+# Benchmarks (benchmarks/, BENCHMARKS.md): every contender on the same data in one run; nothing
+# else should run on the machine meanwhile. bench-quick: small sizes, under 5 minutes.
+bench: setup
+	$(BIN)/python -m benchmarks
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) $(IVY) .demo .mypy_cache .ruff_cache .pytest_cache
