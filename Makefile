@@ -27,15 +27,7 @@ $(JARS): $(STAMP)
 demo: setup
 	$(BIN)/python -m airflow_fanout.examples.demo --root .demo
 
-demo-# Benchmarks (benchmarks/, BENCHMARKS.md): every contender on the same data in one run; nothing
-# else should run on the machine meanwhile. bench-quick: small sizes, under 5 minutes.
-bench: setup
-	$(BIN)/python -m benchmarks
-
-bench-quick: setup
-	$(BIN)/python -m benchmarks --quick
-
-clean:
+demo-clean:
 	rm -rf .demo
 
 lint: $(STAMP)
