@@ -118,5 +118,5 @@ def test_killed_task_retried_matches_a_clean_run(tmp_path: Path, monkeypatch: py
     (clean / "spec.json").write_text(json.dumps(kill_spec(clean)))
     assert run_to_completion(clean / "spec.json", clean / "report.json") == 0
     result = KillLoopResult()
-    compare_tables(killed / "lake", clean / "lake", result)
+    compare_tables(killed, clean, result)
     assert result.mismatches == []
