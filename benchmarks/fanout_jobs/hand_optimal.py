@@ -18,8 +18,8 @@ from benchmarks.fanout_jobs.lib import (
     append,
     merge_new_keys,
     parse_args,
-    read_source,
     recompute_aggregate,
+    run_available_now,
     session,
     sink_input,
     table_exists,
@@ -74,15 +74,7 @@ def main() -> None:
     args = parse_args(__doc__ or "")
     spark = session("fanout-bench-hand-optimal")
     writer = HandOptimal(spark, args)
-    query = (
-        read_source(spark, args.landing)
-        .writeStream.foreachBatch(writer.write_batch)
-        .option("checkpointLocation", args.checkpoint)
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination()
-    spark.stop()
+    run_available_now(spark, args, writer.write_batch)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
@@ -65,6 +65,20 @@ def session(name: str) -> SparkSession:
 def read_source(spark: SparkSession, landing: str) -> DataFrame:
     """The landing folder as a JSON stream with the workload's schema."""
     return spark.readStream.schema(SCHEMA_DDL).format("json").load(landing)
+
+
+def run_available_now(spark: SparkSession, args: JobArgs, write_batch: Callable[[DataFrame, int], None]) -> None:
+    """One ``foreachBatch`` stream over the landing folder, run to the end (``availableNow``),
+    then the session stopped: the shape of every single-query contender."""
+    query = (
+        read_source(spark, args.landing)
+        .writeStream.foreachBatch(write_batch)
+        .option("checkpointLocation", args.checkpoint)
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    spark.stop()
 
 
 def sink_input(batch: DataFrame, sink: SinkDef) -> DataFrame:

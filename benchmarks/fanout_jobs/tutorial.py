@@ -13,8 +13,8 @@ from benchmarks.fanout_jobs.lib import (
     append,
     merge_new_keys,
     parse_args,
-    read_source,
     recompute_aggregate,
+    run_available_now,
     session,
     sink_input,
     table_exists,
@@ -40,15 +40,7 @@ def main() -> None:
                 exists = table_exists(spark, path)
                 recompute_aggregate(spark, rows, args.lake, sink, None, exists=exists, broadcast=False)
 
-    query = (
-        read_source(spark, args.landing)
-        .writeStream.foreachBatch(write_batch)
-        .option("checkpointLocation", args.checkpoint)
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination()
-    spark.stop()
+    run_available_now(spark, args, write_batch)
 
 
 if __name__ == "__main__":
