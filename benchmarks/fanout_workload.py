@@ -137,7 +137,9 @@ def _spec_sink(sink: SinkDef, lake: str | Path) -> dict[str, Any]:
         elif sink.where:
             doc["where"] = sink.where
     elif sink.kind == "merge":
-        doc.update(mode="merge", dedupe={"keys": list(sink.keys)}, merge={"keys": list(sink.keys)})
+        # Insert new keys only, as every other contender does (duplicates are exact copies).
+        merge = {"keys": list(sink.keys), "when_matched": "ignore"}
+        doc.update(mode="merge", dedupe={"keys": list(sink.keys)}, merge=merge)
     else:
         agg = sink.aggregate
         assert agg is not None

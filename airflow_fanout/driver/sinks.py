@@ -24,7 +24,7 @@ from airflow_fanout.driver.transforms import (
     touched_groups,
     with_params,
 )
-from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, Scalar, SinkSpec
+from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, AggregateSpec, Scalar, SinkSpec
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
@@ -81,14 +81,11 @@ def write_overwrite(write: SinkWrite) -> None:
     save(writer, write.sink.ref)
 
 
-def _ensure_table(write: SinkWrite, frame: DataFrame) -> None:
-    """Create an empty table with ``frame``'s schema, so the first batch can be a MERGE too."""
-    if write.table_exists:
-        return
-    writer = frame.limit(0).write.format("delta").mode("append").options(**write.sink.options)
-    if write.sink.partition_by:
-        writer = writer.partitionBy(*write.sink.partition_by)
-    save(writer, write.sink.ref)
+def _append_first_batch(write: SinkWrite, frame: DataFrame) -> None:
+    """The first batch of a MERGE sink whose table does not exist yet: nothing can match, so the
+    MERGE would only insert. A plain append (same txn id, partitioning, options) creates the
+    table with the batch's rows in one commit, without a MERGE's join and source materializing."""
+    write_append(replace(write, rows=frame))
 
 
 def _run_merge(write: SinkWrite, builder: DeltaMergeBuilder) -> None:
@@ -127,13 +124,22 @@ def write_merge(write: SinkWrite) -> None:
     assert merge is not None
     source = merge_source(write.rows, sink, write.params)
     data_columns = [c for c in source.columns if c != _DELETE_FLAG]
-    _ensure_table(write, source.select(*data_columns))
+    if not write.table_exists:
+        inserted = source.where(f"NOT `{_DELETE_FLAG}`") if merge.delete_when else source
+        _append_first_batch(write, inserted.select(*data_columns))
+        return
     target = delta_table(write.session, sink.ref)
     condition = null_safe_join_condition("t", "s", merge.keys)
     values: dict[str, str | Column] = {c: f"s.`{c}`" for c in data_columns}
     newer = f"s.`{merge.sequence_by}` > t.`{merge.sequence_by}`" if merge.sequence_by else None
     is_delete = f"s.`{_DELETE_FLAG}`" if merge.delete_when else None
     builder = target.alias("t").merge(source.alias("s"), condition)
+    if sink.merge_schema:
+        write.session.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
+    if merge.when_matched == "ignore":
+        # Insert-only: Delta finds the new keys with an anti-join and rewrites no target file.
+        _run_merge(write, builder.whenNotMatchedInsert(values=values))
+        return
     if is_delete:
         delete_cond = f"{is_delete} AND ({newer})" if newer else is_delete
         builder = builder.whenMatchedDelete(condition=delete_cond)
@@ -146,8 +152,6 @@ def write_merge(write: SinkWrite) -> None:
         builder = builder.whenNotMatchedInsert(condition=f"NOT {is_delete}", values=values)
     else:
         builder = builder.whenNotMatchedInsert(values=values)
-    if sink.merge_schema:
-        write.session.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
     _run_merge(write, builder)
 
 
@@ -168,10 +172,12 @@ def write_aggregate(write: SinkWrite) -> None:
     if aggregate.window is not None and not aggregate.window.is_session:
         affected = affected.drop(WINDOW_START, WINDOW_END)
     groups = aggregate_groups(affected, aggregate, write.params)
-    _ensure_table(write, groups)
+    if not write.table_exists:
+        _append_first_batch(write, groups)
+        return
     columns = groups.columns
     source = groups.withColumn(_DELETE_FLAG, F.lit(False))
-    if write.table_exists:
+    if may_leave_stale_groups(aggregate, upstream):
         existing = read_table(write.session, sink.ref).select(*columns)
         in_touched = existing.alias("e").join(
             touched.alias("g"), expr(null_safe_join_condition("e", "g", touch)), "left_semi"
@@ -190,6 +196,20 @@ def write_aggregate(write: SinkWrite) -> None:
         .whenNotMatchedInsert(condition=f"NOT s.`{_DELETE_FLAG}`", values=values)
     )
     _run_merge(write, builder)
+
+
+def may_leave_stale_groups(aggregate: AggregateSpec, upstream: SinkSpec) -> bool:
+    """Whether a recompute can miss a group the table holds for a touched key, which must then
+    be deleted (a scan of the aggregate table and an anti-join).
+
+    With a tumbling window (or none), a touched key *is* a group, and it is touched because this
+    batch's rows fall in it. Those rows are in the upstream table whenever the upstream wrote
+    them as they are (append or overwrite), so the recompute finds the group again: nothing to
+    delete. Sessions move their bounds, and an upstream MERGE may have dropped, updated or
+    deleted the rows instead: only then is the scan needed."""
+    if aggregate.window is not None and aggregate.window.is_session:
+        return True
+    return upstream.mode == "merge"
 
 
 def _without_upstream(sink: SinkSpec) -> SinkSpec:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 Scalar = str | int | float | bool
 SinkMode = Literal["append", "overwrite", "merge"]
 RunMode = Literal["stream", "batch"]
+WhenMatched = Literal["update", "ignore"]
 SourceFormat = Literal["delta", "json", "parquet", "csv", "rate", "table"]
 
 SPEC_VERSION = 1
@@ -118,6 +119,9 @@ class MergeSpec:
     keys: tuple[str, ...]
     sequence_by: str | None = None
     delete_when: str | None = None
+    #: ``update``: an upsert; ``ignore``: insert new keys only, never touch an existing row (an
+    #: insert-only MERGE, which Delta runs without rewriting any target file).
+    when_matched: WhenMatched = "update"
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,16 @@ class SinkSpec:
             columns=dict(doc.get("columns", {})),
             select=tuple(doc.get("select", ())),
             dedupe=DedupeSpec(tuple(dd["keys"]), dd.get("order_by")) if dd else None,
-            merge=(MergeSpec(tuple(mg.get("keys", ())), mg.get("sequence_by"), mg.get("delete_when")) if mg else None),
+            merge=(
+                MergeSpec(
+                    tuple(mg.get("keys", ())),
+                    mg.get("sequence_by"),
+                    mg.get("delete_when"),
+                    mg.get("when_matched", "update"),
+                )
+                if mg
+                else None
+            ),
             replace_where=doc.get("replace_where"),
             aggregate=(
                 AggregateSpec(

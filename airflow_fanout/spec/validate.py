@@ -213,6 +213,15 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
             issues.append(SpecIssue(f"{base}.merge.keys", "required for mode 'merge'"))
     elif merge is not None:
         issues.append(SpecIssue(f"{base}.merge", f"only for mode 'merge', not {mode!r}"))
+    if merge and merge.get("when_matched") == "ignore":
+        acting = [k for k in ("sequence_by", "delete_when") if k in merge]
+        if acting:
+            issues.append(
+                SpecIssue(
+                    f"{base}.merge.when_matched",
+                    f"'ignore' never touches an existing row, so {' and '.join(acting)} would never apply",
+                )
+            )
     if mode == "overwrite" and "replace_where" not in sink and run["mode"] != "batch":
         issues.append(
             SpecIssue(f"{base}.replace_where", "required for mode 'overwrite' in a stream (which slice to replace)")
@@ -236,6 +245,13 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
             issues.append(
                 SpecIssue(
                     f"{base}.merge.keys", "an aggregate's keys are its window and group_by columns; do not set them"
+                )
+            )
+        if merge and "when_matched" in merge:
+            issues.append(
+                SpecIssue(
+                    f"{base}.merge.when_matched",
+                    "an aggregate updates its recomputed groups; when_matched is for keyed merge sinks",
                 )
             )
         if not aggregate.get("window") and not aggregate.get("group_by"):

@@ -22,6 +22,13 @@ def version(path: str) -> int:
     return DeltaTable(path).version()
 
 
+def commits(path: str) -> list[str]:
+    """The commit files of the table at ``path`` (none for no table, or a log with no commit yet:
+    a write that failed before its first commit may leave an empty ``_delta_log``)."""
+    log = Path(path) / "_delta_log"
+    return sorted(p.name for p in log.glob("*.json")) if log.exists() else []
+
+
 def gold_as_dict(path: str) -> dict[tuple[int, str], tuple[int, float]]:
     return {
         (int(r["window_start"].timestamp()), r["event_type"]): (r["events"], round(r["revenue"], 6)) for r in rows(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deltalake import DeltaTable
 
 from airflow_fanout.driver.runner import FanOutRun
 from airflow_fanout.spec import parse_spec
@@ -74,3 +75,60 @@ def test_cdc_merge_and_audit_log_across_batches(spark: Any, tmp_path: Path) -> N
     after = {r["customer_id"]: (r["name"], r["_seq"]) for r in rows(str(tmp_path / "customers"))}
     assert after == current
     assert len(rows(str(tmp_path / "audit"))) == len(audit)
+
+
+def first_seen_spec(root: Path) -> dict[str, Any]:
+    """An insert-only MERGE (``when_matched: ignore``) next to a CDC sink whose first batch holds
+    a delete: both tables are created by their first batch's append."""
+    sinks: list[dict[str, Any]] = [
+        {
+            "name": "first_seen",
+            "path": str(root / "first_seen"),
+            "mode": "merge",
+            "dedupe": {"keys": ["customer_id"], "order_by": "_seq ASC"},
+            "merge": {"keys": ["customer_id"], "when_matched": "ignore"},
+        },
+        {
+            "name": "customers",
+            "path": str(root / "customers"),
+            "mode": "merge",
+            "merge": {"keys": ["customer_id"], "sequence_by": "_seq", "delete_when": "_op = 'DELETE'"},
+        },
+    ]
+    return json_stream_spec(root, "crm", sinks, schema=SCHEMA, folder="changes")
+
+
+def test_insert_only_merge_keeps_the_first_row_and_rewrites_no_file(spark: Any, tmp_path: Path) -> None:
+    first = [("c1", "Ann", 1, "INSERT"), ("c2", "Bob", 1, "DELETE"), ("c1", "Ann B.", 2, "UPDATE")]
+    write_changes(tmp_path / "changes", 0, first)
+    write_changes(tmp_path / "changes", 1, [("c1", "Later", 3, "UPDATE"), ("c3", "Cy", 1, "INSERT")])
+    FanOutRun(spark, parse_spec(first_seen_spec(tmp_path))).run()
+
+    first_seen = str(tmp_path / "first_seen")
+    assert {r["customer_id"]: r["name"] for r in rows(first_seen)} == {"c1": "Ann", "c2": "Bob", "c3": "Cy"}
+    # Oldest first: version 0 is the first batch's append (no empty CREATE, no MERGE), then the
+    # second batch's MERGE inserted c3 and neither updated nor rewrote anything.
+    history = list(reversed(DeltaTable(first_seen).history()))
+    assert [h["operation"] for h in history] == ["WRITE", "MERGE"]
+    merged = {k: int(v) for k, v in history[1]["operationMetrics"].items()}
+    assert (merged["numTargetRowsInserted"], merged["numTargetRowsUpdated"]) == (1, 0)
+    assert merged["numTargetFilesRemoved"] == 0
+    assert txn(first_seen, "crm.first_seen") == 1
+
+    customers = str(tmp_path / "customers")
+    # The first batch's delete of c2 (a key the new table never had) is not inserted by the append.
+    assert {r["customer_id"]: (r["name"], r["_seq"]) for r in rows(customers)} == {"c1": ("Later", 3), "c3": ("Cy", 1)}
+    assert [h["operation"] for h in reversed(DeltaTable(customers).history())] == ["WRITE", "MERGE"]
+    assert txn(customers, "crm.customers") == 1
+
+
+def test_first_batch_append_is_skipped_on_replay(spark: Any, tmp_path: Path) -> None:
+    """The append that creates a MERGE sink's table carries the txn id like the MERGE would."""
+    write_changes(tmp_path / "changes", 0, [("c1", "Ann", 1, "INSERT"), ("c2", "Bob", 1, "INSERT")])
+    spec = parse_spec(first_seen_spec(tmp_path))
+    FanOutRun(spark, spec).run()
+    batch = spark.read.schema(SCHEMA).json(str(tmp_path / "changes" / "changes-0.json"))
+    FanOutRun(spark, spec).write_batch(batch, 0)
+    for name in ("first_seen", "customers"):
+        assert DeltaTable(str(tmp_path / name)).version() == 0, name
+        assert len(rows(str(tmp_path / name))) == 2, name
