@@ -115,7 +115,7 @@ def test_killed_task_retried_matches_a_clean_run(tmp_path: Path, monkeypatch: py
     assert report["sinks"]["bronze"]["batches_skipped"] >= 1, "the replayed batch skipped what had committed"
 
     shutil.copytree(killed / "landing", clean / "landing", copy_function=shutil.copy2)
-    (clean / "spec.json").write_text(json.dumps(kill_spec(clean)))
+    (clean / "spec.json").write_text(json.dumps(kill_spec(clean, one_batch=True)))
     assert run_to_completion(clean / "spec.json", clean / "report.json") == 0
     result = KillLoopResult()
     compare_tables(killed, clean, result)

@@ -26,9 +26,10 @@ SEED = int(os.environ.get("FANOUT_KILL_SEED", "20261127"))
 @pytest.mark.timeout(max(2400, KILLS * 60))  # cold spark-submit starts, the other worker busy
 def test_random_kills_lose_nothing_and_double_nothing(spark: Any, tmp_path: Path) -> None:
     def clean_run(root: Path) -> None:
-        """The reference run, no kills: the same driver code in the test's warm SparkSession
-        (a spark-submit run gives the same tables, only slower; see killloop.main)."""
-        FanOutRun(spark, parse_spec(kill_spec(root))).run()
+        """The reference run, no kills, every file in one micro-batch: the same driver code in
+        the test's warm SparkSession (a spark-submit run gives the same tables, only slower;
+        see killloop.main)."""
+        FanOutRun(spark, parse_spec(kill_spec(root, one_batch=True))).run()
 
     result = kill_loop(tmp_path, KILLS, SEED, clean_run=clean_run)
     (tmp_path / "kill-loop.json").write_text(json.dumps(asdict(result), indent=2))
