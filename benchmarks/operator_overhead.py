@@ -584,8 +584,8 @@ def plot(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="2 repeats (under ~90 s on 2 quiet cores)")
-    parser.add_argument("--repeat", type=int, help="runs per contender (default 5, --quick 2)")
+    parser.add_argument("--quick", action="store_true", help="1 run each (under ~60 s on 2 quiet cores)")
+    parser.add_argument("--repeat", type=int, help="runs per contender (default 5, --quick 1)")
     parser.add_argument("--work-dir", help="keep every run's spec, tables and timings here (must be empty)")
     parser.add_argument("--profile", action="store_true", help="one extra operator run under cProfile")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -615,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         out, logical_date, dag_file = args.child
         return child_main(out, logical_date, dag_file, args.profile_out, args.cold_api)
 
-    repeat = args.repeat or (2 if args.quick else 5)
+    repeat = args.repeat or (1 if args.quick else 5)
     with_hook_command = not args.quick if args.hook_command is None else args.hook_command
     variants = {"quick": args.quick, "openlineage": args.openlineage, "cold-api": args.cold_api}
     name = "-".join([NAME, *(v for v, on in {**variants, "default-jvm": args.default_jvm}.items() if on)])

@@ -700,7 +700,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, Spark at one size only (< ~90 s)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, no Spark contenders (< ~30 s)")
     parser.add_argument("--commits", type=int, nargs="+", help="commit counts (default 10 1000 10000)")
     parser.add_argument("--files", nargs="+", help="file variants: few, 10k, 100k, ... (default few 100k)")
     parser.add_argument("--repeat", type=int, help="rounds of the fast contenders (default 7, quick 5)")
@@ -717,6 +717,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--startup-probe", metavar="TABLE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
+    # Spark's side (a JVM start, DESCRIBE HISTORY) is the slow part and no target: full runs only.
+    args.no_spark = args.no_spark or quick
     args.commits = args.commits or ([10, 1000] if quick else [10, 1000, 10000])
     args.files = [parse_files(f) for f in (args.files or (["few", "10k"] if quick else ["few", "100k"]))]
     args.repeat = args.repeat or (5 if quick else 7)
