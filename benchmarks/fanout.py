@@ -45,7 +45,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -327,9 +327,10 @@ def _save_jobs(dirs: RunDirs, measured: Mapping[str, Measurement]) -> None:
         path.write_text(json.dumps([asdict(j) for j in m.events.job_list], indent=1))
 
 
-def run_benchmark(cfg: Config) -> dict[Key, Samples]:
+def run_benchmark(cfg: Config) -> tuple[dict[Key, Samples], str | None]:
     """Every (rows, repetition, k, contender); the driver first so the others are checked
-    against its tables as they finish."""
+    against its tables as they finish. A failed run or check stops the benchmark but keeps what
+    was measured before it (an hour of runs is not thrown away): returns (samples, failure)."""
     samples: dict[Key, Samples] = {}
     order = sorted(cfg.contenders, key=lambda c: c != "driver")
     for rows in cfg.rows:
@@ -338,16 +339,22 @@ def run_benchmark(cfg: Config) -> dict[Key, Samples]:
             for k in cfg.ks:
                 driver: dict[str, Measurement] = {}
                 for contender in order:
-                    measured = run_pair(cfg, data, contender, k, rep)
+                    try:
+                        measured = run_pair(cfg, data, contender, k, rep)
+                        for phase, m in measured.items():
+                            verify(contender, k, phase, m, data, driver.get(phase))
+                    except (RuntimeError, AssertionError) as exc:
+                        failure = f"{contender} rows={rows} k={k} rep={rep}: {exc}"
+                        log(f"FAILED {failure}")
+                        return samples, failure
                     for phase, m in measured.items():
-                        verify(contender, k, phase, m, data, driver.get(phase))
                         s = samples.setdefault((contender, rows, k, phase), Samples())
                         s.wall_s.append(m.wall_s)
                         s.rss_mb.append(m.peak_rss_mb)
                         s.events.append(m.events)
                     if contender == "driver":
                         driver = measured
-    return samples
+    return samples, None
 
 
 def _median_int(values: Sequence[int]) -> int:
@@ -497,8 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     log(f"fanout benchmark: rows={cfg.rows} k={cfg.ks} repeat={cfg.repeat} contenders={cfg.contenders}")
-    samples = run_benchmark(cfg)
-    data = {rows: prepare_data(cfg.work_dir, rows, cfg.seed) for rows in cfg.rows}
+    samples, failure = run_benchmark(cfg)
+    data = {rows: prepare_data(cfg.work_dir, rows, cfg.seed) for rows in {key[1] for key in samples}}
     table = result_rows(samples, data)
     params = {
         "rows": cfg.rows,
@@ -511,10 +518,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "driver_memory": cfg.driver_memory,
         "confs": {k: v for k, v in spark_confs(Path("/eventlog"), cfg.driver_memory).items() if k != "spark.jars"},
     }
+    if failure:
+        # what ran before the failure is kept, marked, under another name
+        params["failed"] = failure
+        cfg = replace(cfg, results_name=f"{cfg.name}-failed")
     results = write_results(cfg.name, params, table)
     image = plot(table, PLOTS_DIR / f"{cfg.name}.png")
     log(f"done in {time.perf_counter() - started:.0f}s: {results} {image}")
-    return 0
+    return 1 if failure else 0
 
 
 if __name__ == "__main__":
