@@ -117,6 +117,44 @@ def fanout_section(name: str) -> list[str]:
             ["contender", "Spark jobs", "stages", "source bytes read", "source passes", "peak driver RSS"], detail
         )
         out.append("")
+        out += fanout_targets(by, kmax, phase)
+    return out
+
+
+#: the issue's targets for workload A, at K = 8
+DRIVER_TO_HAND_MAX, SPEEDUP_SHARE_MIN, SDP_SPEEDUP_MIN = 1.10, 0.90, 1.6
+
+
+def fanout_targets(by: Mapping[tuple[str, int], Mapping[str, Any]], k: int, phase: str) -> list[str]:
+    """The target lines for one (rows, phase) table: the driver within 1.10x of hand-optimal,
+    its speed-up over K streams / the tutorial style as a share of hand-optimal's, and (on the
+    incremental run) its speed-up over SDP."""
+    wall = {c: _median(r["wall_s"]) for (c, kk), r in by.items() if kk == k}
+    driver, hand = wall.get("driver"), wall.get("hand_optimal")
+    if not driver or not hand:
+        return []
+    verdict = {True: "met", False: "missed"}
+    ratio = driver / hand
+    met = verdict[ratio <= DRIVER_TO_HAND_MAX]
+    out = [f"- Target, K={k}: driver within {DRIVER_TO_HAND_MAX:.2f}x of hand-optimal: {met} ({ratio:.2f}x)"]
+    for other in ("k_streams", "tutorial"):
+        slow = wall.get(other)
+        if slow:
+            share = (slow / driver) / (slow / hand)
+            out.append(
+                f"- Target, K={k}: speed-up over {other} >= {SPEEDUP_SHARE_MIN:.0%} of hand-optimal's: "
+                f"{verdict[share >= SPEEDUP_SHARE_MIN]} (driver {slow / driver:.2f}x, hand-optimal "
+                f"{slow / hand:.2f}x, share {share:.0%})"
+            )
+    sdp = wall.get("sdp")
+    if sdp and phase == "incremental":
+        out.append(
+            f"- Target, K={k}: driver >= {SDP_SPEEDUP_MIN}x faster than SDP on the incremental run: "
+            f"{verdict[sdp / driver >= SDP_SPEEDUP_MIN]} ({sdp / driver:.2f}x)"
+        )
+    elif sdp:
+        out.append(f"- K={k}: driver {sdp / driver:.2f}x faster than SDP on the first run (no target)")
+    out.append("")
     return out
 
 
@@ -195,9 +233,10 @@ def operator_section(name: str) -> list[str]:
 
 def render() -> str:
     parts: list[str] = []
-    for name in ("fanout", "fanout-quick"):
-        if (RESULTS_DIR / f"{name}.json").exists():
-            parts += fanout_section(name)
+    # the full grid first, then any extra full runs (e.g. repeated K = 8), then the quick one
+    names = sorted((p.stem for p in RESULTS_DIR.glob("fanout*.json")), key=lambda n: (n.endswith("-quick"), n))
+    for name in names:
+        parts += fanout_section(name)
     for name in ("status_check", "status_check-quick"):
         if (RESULTS_DIR / f"{name}.json").exists():
             parts += status_section(name)
