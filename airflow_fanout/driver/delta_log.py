@@ -80,7 +80,7 @@ class DeltaLogReader:
         self._spark = spark
         self._known: dict[str, TableState] = {}
         self._locations: dict[str, str] = {}
-        self._lock = threading.Lock()  # sinks of a wave read their tables from parallel threads
+        self._lock = threading.Lock()  # sinks read their tables from parallel threads
 
     # -- public -------------------------------------------------------------------------
     def state(self, ref: TableRef) -> TableState:

@@ -1,12 +1,16 @@
 """Order the sinks and decide what to persist. Pure Python (no Spark): unit-tested on its own.
 
-Sinks that read the source directly form wave 0; a sink reading ``from`` another sink goes in a
-later wave than its upstream, because an aggregate recomputes its groups from the upstream
-*table*, which must hold this batch first. Sinks in one wave are written in parallel."""
+A sink reading ``from`` another sink starts once its upstream is written, because an aggregate
+recomputes its groups from the upstream *table*, which must hold this batch first; every other
+sink starts as soon as a thread is free. ``waves`` (the sinks by depth in the ``from`` graph)
+describe the plan in logs; the writes follow ``schedule`` and ``upstream``, so a downstream sink
+does not wait for unrelated sinks of its upstream's wave (the benchmark's hourly aggregate used
+to wait for every route)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from airflow_fanout.spec.model import FanOutSpec, SinkSpec
 
@@ -21,10 +25,32 @@ class BatchPlan:
     #: frames read more than once in a batch (``SOURCE`` for the batch itself, or a sink name)
     persist: frozenset[str]
     max_parallel: int
+    #: sink -> the sink it reads ``from`` (sinks reading the source are absent)
+    upstream: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def order(self) -> tuple[str, ...]:
+        """Every sink, upstreams first, declaration order within a level (the report's order)."""
         return tuple(name for wave in self.waves for name in wave)
+
+    @property
+    def schedule(self) -> tuple[str, ...]:
+        """The order sinks start in when more are ready than there are threads: most downstream
+        sinks first (the sinks waiting on them start sooner), then ``order``. Still upstreams
+        first: a sink has more downstream sinks than any of its own downstream sinks."""
+        below = {name: 0 for name in self.order}
+        for name in self.order:
+            up = self.upstream.get(name)
+            while up is not None:
+                below[up] += 1
+                up = self.upstream.get(up)
+        position = {name: i for i, name in enumerate(self.order)}
+        return tuple(sorted(self.order, key=lambda n: (-below[n], position[n])))
+
+    def ready(self, name: str, written: Mapping[str, object]) -> bool:
+        """Whether ``name`` may start once the sinks in ``written`` are written."""
+        up = self.upstream.get(name)
+        return up is None or up in written
 
 
 def consumers(spec: FanOutSpec) -> dict[str, list[str]]:
@@ -56,7 +82,8 @@ def plan_batch(spec: FanOutSpec) -> BatchPlan:
     # A sink's rows are used by its own write plus each downstream sink; the source by each reader.
     uses = {name: len(r) + (0 if name == SOURCE else 1) for name, r in readers.items()}
     persist = frozenset(name for name, count in uses.items() if count > 1)
-    return BatchPlan(waves=waves, persist=persist, max_parallel=spec.run.max_parallel_sinks)
+    upstream = {s.name: s.upstream for s in spec.sinks if s.upstream is not None}
+    return BatchPlan(waves=waves, persist=persist, max_parallel=spec.run.max_parallel_sinks, upstream=upstream)
 
 
 def catch_all_where(spec: FanOutSpec, sink: SinkSpec) -> str | None:

@@ -1,5 +1,6 @@
 """Run a spec: a stream through foreachBatch, or one batch slice. Each batch is read once,
-persisted when more than one sink reads it, and written wave by wave with bounded parallelism."""
+persisted when more than one sink reads it, and its sinks written with bounded parallelism, each
+as soon as its upstream sink is written."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from pyspark import StorageLevel
@@ -113,17 +114,16 @@ class FanOutRun:
             source.path or source.table or "",
             redact_options(source.options),
         )
-        for wave_number, wave in enumerate(self.plan.waves):
-            for name in wave:
-                sink = self.spec.sink(name)
-                log.info(
-                    "  wave %d: sink %s %s -> %s options %s",
-                    wave_number,
-                    sink.name,
-                    sink.mode,
-                    sink.ref.target,
-                    redact_options(sink.options),
-                )
+        for name in self.plan.order:
+            sink = self.spec.sink(name)
+            log.info(
+                "  sink %s %s -> %s%s options %s",
+                sink.name,
+                sink.mode,
+                sink.ref.target,
+                f" (once {sink.upstream} is written)" if sink.upstream else "",
+                redact_options(sink.options),
+            )
 
     def _run_stream(self) -> None:
         spec = self.spec
@@ -210,10 +210,9 @@ class FanOutRun:
             batch_id=state.batch_id, txn_version=state.txn_version, source_dead_lettered=state.source_dead_lettered
         )
         try:
-            for wave in self.plan.waves:
-                for name in wave:
-                    self._prepare_rows(spec.sink(name), state)
-                result.sinks.extend(self._write_wave(wave, state))
+            for name in self.plan.order:  # lazy frames, upstreams first
+                self._prepare_rows(spec.sink(name), state)
+            result.sinks.extend(self._write_sinks(state))
         finally:
             for frame in state.persisted:
                 frame.unpersist()
@@ -244,23 +243,40 @@ class FanOutRun:
             rows = state.keep(rows.persist(StorageLevel.MEMORY_AND_DISK))
         state.frames[sink.name] = rows
 
-    def _write_wave(self, wave: tuple[str, ...], state: BatchState) -> list[SinkResult]:
-        workers = max(1, min(self.plan.max_parallel, len(wave)))
+    def _write_sinks(self, state: BatchState) -> list[SinkResult]:
+        """Write every sink, each once its upstream is written, at most ``max_parallel`` at once.
+        If a write fails, the writes already running finish (each is committed or not, never half
+        done), no other starts, and the first error is raised."""
+        plan = self.plan
+        waiting = list(plan.schedule)
+        written: dict[str, SinkResult] = {}
+        workers = max(1, min(plan.max_parallel, len(waiting)))
         if workers == 1:
-            return [self._write_one(self.spec.sink(n), state) for n in wave]
+            for name in waiting:  # the schedule puts upstreams first
+                written[name] = self._write_one(self.spec.sink(name), state)
+            return [written[name] for name in plan.order]
+        error: BaseException | None = None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout-sink") as pool:
-            futures: dict[Future[SinkResult], str] = {
-                pool.submit(self._write_one, self.spec.sink(n), state): n for n in wave
-            }
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for f in futures:
-                    f.cancel()
-                # Let writes already running finish: they are committed or not, never half done.
-                wait(futures)
-                raise failed[0].exception()  # type: ignore[misc]
-            return [f.result() for f in futures]
+            running: dict[Future[SinkResult], str] = {}
+            while True:
+                for name in [n for n in waiting if error is None and plan.ready(n, written)]:
+                    if len(running) == workers:
+                        break
+                    waiting.remove(name)
+                    running[pool.submit(self._write_one, self.spec.sink(name), state)] = name
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    failure = future.exception()
+                    if failure is None:
+                        written[name] = future.result()
+                    elif error is None:
+                        error = failure
+        if error is not None:
+            raise error
+        return [written[name] for name in plan.order]
 
     def _write_one(self, sink: SinkSpec, state: BatchState) -> SinkResult:
         started = time.monotonic()
@@ -362,7 +378,7 @@ class FanOutRun:
         ref = self.spec.dead_letter
         assert ref is not None, "validated: dead_letter expectations need a dead_letter table"
         app_id = dead_letter_app_id(self.spec, sink_name)
-        # Sinks of one wave share the dead-letter table: one writer at a time (schemas may merge).
+        # Sinks written at once share the dead-letter table: one writer at a time (schemas may merge).
         with self._dead_letter_lock:
             table = self.log.state(ref)
             recorded = table.txn_version(app_id)

@@ -137,3 +137,31 @@ def test_catch_all_where_is_the_complement_of_the_sibling_routes() -> None:
         ("sinks[0].where", "a catch_all sink takes the rows no other route selects: no 'where'"),
         ("sinks[0].catch_all", "needs at least one other sink with a 'where' on the same input"),
     ]
+
+
+def test_a_sink_is_ready_once_its_upstream_is_written_and_not_before() -> None:
+    plan = plan_batch(make_spec([append("bronze"), append("route"), aggregate("gold", "bronze")]))
+    assert plan.upstream == {"gold": "bronze"}
+    assert plan.ready("bronze", {}) and plan.ready("route", {})
+    assert not plan.ready("gold", {}) and not plan.ready("gold", {"route": 1})
+    assert plan.ready("gold", {"bronze": 1})  # not waiting for "route", its upstream's sibling
+
+
+def test_schedule_starts_the_sinks_others_wait_on_first_and_keeps_upstreams_first() -> None:
+    plan = plan_batch(
+        make_spec(
+            [
+                append("route1"),
+                append("route2"),
+                append("bronze"),
+                append("silver", "bronze"),
+                aggregate("gold", "silver"),
+                aggregate("daily", "route2"),
+            ]
+        )
+    )
+    # bronze feeds two sinks, route2 and silver one each; the rest in declaration order
+    assert plan.schedule == ("bronze", "route2", "silver", "route1", "daily", "gold")
+    assert plan.order == ("route1", "route2", "bronze", "silver", "daily", "gold")
+    position = {name: i for i, name in enumerate(plan.schedule)}
+    assert all(position[up] < position[down] for down, up in plan.upstream.items())
