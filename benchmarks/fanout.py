@@ -51,7 +51,7 @@ from typing import Any
 
 from airflow_fanout.delta_packages import JARS_DIR_ENV
 from airflow_fanout.submit import run_confs, spark_submit_binary, submit_command
-from benchmarks.common import PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
+from benchmarks.common import FAST_JVM_CONFS, PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
 from benchmarks.fanout_jobs.eventlog import EventLogSummary, find_event_log, summarize_event_log
 from benchmarks.fanout_sdp import SdpRun
 from benchmarks.fanout_workload import (
@@ -172,24 +172,24 @@ class RunDirs:
         return self
 
 
-def spark_confs(event_log_dir: Path, driver_memory: str | None) -> dict[str, str]:
+def spark_confs(event_log_dir: Path, confs: Mapping[str, str]) -> dict[str, str]:
     """The confs every contender runs with: the driver's local defaults (``run_confs``) plus the
-    event log and UTC (hourly windows must not depend on the machine's zone)."""
+    event log, UTC (hourly windows must not depend on the machine's zone) and the run's ``confs``
+    (``Config.extra_confs``)."""
     extra = {
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": event_log_dir.as_uri(),
         "spark.eventLog.compress": "false",
         "spark.eventLog.rolling.enabled": "false",
         "spark.sql.session.timeZone": "UTC",
+        **confs,
     }
-    if driver_memory:
-        extra["spark.driver.memory"] = driver_memory
     return run_confs(MASTER, extra=extra)
 
 
-def contender_command(contender: str, k: int, dirs: RunDirs, phase: str, driver_memory: str | None) -> list[str]:
+def contender_command(contender: str, k: int, dirs: RunDirs, phase: str, extra: Mapping[str, str]) -> list[str]:
     """The spark-submit command line of one run."""
-    confs = spark_confs(dirs.event_log_dir(phase), driver_memory)
+    confs = spark_confs(dirs.event_log_dir(phase), extra)
     if contender == "driver":
         spec_path = dirs.root / "spec.json"
         if not spec_path.exists():
@@ -221,17 +221,17 @@ def sdp_run(k: int, dirs: RunDirs) -> SdpRun:
     return SdpRun(root=dirs.root / "sdp", landing=dirs.landing, lake=dirs.lake, k=k, storage=dirs.checkpoint)
 
 
-def run_once(contender: str, k: int, dirs: RunDirs, phase: str, driver_memory: str | None) -> Measurement:
+def run_once(contender: str, k: int, dirs: RunDirs, phase: str, extra: Mapping[str, str]) -> Measurement:
     """Run one contender once and read its event log and tables."""
     if contender == "sdp":
         # a fresh invocation per phase: the event-log folder in its spark-defaults.conf changes
-        inv = sdp_run(k, dirs).invocation(spark_confs(dirs.event_log_dir(phase), driver_memory))
+        inv = sdp_run(k, dirs).invocation(spark_confs(dirs.event_log_dir(phase), extra))
         run = run_process(inv.command, env=inv.env, cwd=inv.cwd, check=False)
         (dirs.root / f"sdp-{phase}.out").write_text(run.stdout, encoding="utf-8")
         (dirs.root / f"sdp-{phase}.err").write_text(run.stderr, encoding="utf-8")
         failed = run.returncode != 0 or "Run is COMPLETED" not in run.stdout
     else:
-        command = contender_command(contender, k, dirs, phase, driver_memory)
+        command = contender_command(contender, k, dirs, phase, extra)
         env = spark_env({"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
         run = run_process(command, env=env, check=False)
         failed = run.returncode != 0
@@ -276,11 +276,18 @@ class Config:
     quick: bool
     keep: bool
     driver_memory: str | None
+    fast_jvm: bool = False
     results_name: str | None = None
 
     @property
     def name(self) -> str:
         return self.results_name or ("fanout-quick" if self.quick else "fanout")
+
+    @property
+    def extra_confs(self) -> dict[str, str]:
+        """Confs added for every contender alike: driver memory, and the short-run JVM flags."""
+        confs = {"spark.driver.memory": self.driver_memory} if self.driver_memory else {}
+        return {**confs, **(FAST_JVM_CONFS if self.fast_jvm else {})}
 
 
 @dataclass
@@ -305,7 +312,7 @@ def run_pair(cfg: Config, data: DataSet, contender: str, k: int, rep: int) -> di
     out = {}
     for phase in PHASES:
         land(data.first if phase == "first" else data.increment, dirs.landing)
-        measured = run_once(contender, k, dirs, phase, cfg.driver_memory)
+        measured = run_once(contender, k, dirs, phase, cfg.extra_confs)
         ev = measured.events
         log(
             f"  {contender:<12} n={data.rows} k={k} rep={rep} {phase:<11} {measured.wall_s:7.1f}s "
@@ -470,6 +477,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Name
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--keep", action="store_true", help="keep every run's tables and checkpoints")
     parser.add_argument("--driver-memory", help="spark.driver.memory for every contender (default: Spark's)")
+    parser.add_argument(
+        "--fast-jvm",
+        action=argparse.BooleanOptionalAction,
+        help="every contender's driver JVM with C1 only and the serial GC (default: on with --quick, where JIT "
+        "compilation is a large share of a short run on 2 cores; off for the full sizes)",
+    )
     parser.add_argument("--results-name", help="name of results/<name>.json and .png (default fanout[-quick])")
     parser.add_argument("--jobs-diff", action="store_true", help="print the driver's jobs next to hand_optimal's")
     ns = parser.parse_args(argv)
@@ -487,6 +500,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Name
         quick=ns.quick,
         keep=ns.keep,
         driver_memory=ns.driver_memory,
+        fast_jvm=ns.quick if ns.fast_jvm is None else ns.fast_jvm,
         results_name=ns.results_name,
     )
     return cfg, ns
@@ -516,7 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": cfg.seed,
         "increment": "rows // 10, in new files",
         "driver_memory": cfg.driver_memory,
-        "confs": {k: v for k, v in spark_confs(Path("/eventlog"), cfg.driver_memory).items() if k != "spark.jars"},
+        "fast_jvm": cfg.fast_jvm,
+        "confs": {k: v for k, v in spark_confs(Path("/eventlog"), cfg.extra_confs).items() if k != "spark.jars"},
     }
     if failure:
         # what ran before the failure is kept, marked, under another name

@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
+from benchmarks.common import FAST_JVM_CONFS, PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
 
 NAME = "operator_overhead"
 TARGET_S = 0.3
@@ -57,7 +57,6 @@ MASTER = "local[2]"
 #: JVM runs with the C1 JIT only and the serial GC: a trivial job then costs ~15 s instead of
 #: ~23 s of CPU on 2 cores (less noise, same on both sides); ``--default-jvm`` leaves them out.
 EXTRA_CONFS = {"spark.ui.enabled": "false"}
-FAST_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 DAG_ID = "fanout_operator_overhead"
 WARMUP_DAG_ID = "fanout_operator_overhead_warmup"
 TASK_ID = "fan_out"
