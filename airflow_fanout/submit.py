@@ -21,6 +21,9 @@ LOCAL_DEFAULT_CONFS = {
     "spark.databricks.delta.snapshotPartitions": "4",
     "spark.ui.showConsoleProgress": "false",
 }
+#: for a driver JVM that lives seconds to a minute on few cores (tests, benchmarks), not a default:
+#: C1 only, so C2 compiler threads do not compete with the work, and the serial GC for a small heap
+SHORT_RUN_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 
 def spark_home() -> str:

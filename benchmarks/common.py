@@ -31,9 +31,6 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PLOTS_DIR = RESULTS_DIR
-#: short-run JVM flags for a driver JVM (a few seconds to a minute of work on 2 cores): C1 only, so
-#: the C2 compiler threads do not compete with the work, and the serial GC for a small heap
-FAST_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 
 def machine_info() -> dict[str, Any]:

@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_fanout.delta_packages import JARS_DIR_ENV
-from airflow_fanout.submit import run_confs, spark_submit_binary, submit_command
-from benchmarks.common import FAST_JVM_CONFS, PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
+from airflow_fanout.submit import SHORT_RUN_JVM_CONFS, run_confs, spark_submit_binary, submit_command
+from benchmarks.common import PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
 from benchmarks.fanout_jobs.eventlog import EventLogSummary, find_event_log, summarize_event_log
 from benchmarks.fanout_sdp import SdpRun
 from benchmarks.fanout_workload import (
@@ -287,7 +287,7 @@ class Config:
     def extra_confs(self) -> dict[str, str]:
         """Confs added for every contender alike: driver memory, and the short-run JVM flags."""
         confs = {"spark.driver.memory": self.driver_memory} if self.driver_memory else {}
-        return {**confs, **(FAST_JVM_CONFS if self.fast_jvm else {})}
+        return {**confs, **(SHORT_RUN_JVM_CONFS if self.fast_jvm else {})}
 
 
 @dataclass

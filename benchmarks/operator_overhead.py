@@ -48,7 +48,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import FAST_JVM_CONFS, PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
+from airflow_fanout.submit import SHORT_RUN_JVM_CONFS
+from benchmarks.common import PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
 
 NAME = "operator_overhead"
 TARGET_S = 0.3
@@ -624,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         (work / "dags").mkdir()
         (work / "dags" / "overhead_dag.py").write_text(DAG_FILE, encoding="utf-8")
         env = airflow_env(work)
-        confs = EXTRA_CONFS if args.default_jvm else {**EXTRA_CONFS, **FAST_JVM_CONFS}
+        confs = EXTRA_CONFS if args.default_jvm else {**EXTRA_CONFS, **SHORT_RUN_JVM_CONFS}
         env[CONF_ENV] = json.dumps(confs)
         if args.openlineage:  # the provider is installed but off without a transport
             env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps({"type": "console"})

@@ -44,7 +44,7 @@ import psutil
 from deltalake import DeltaTable
 
 from airflow_fanout.sample_data import EVENT_SCHEMA, generate_events
-from airflow_fanout.submit import submit_command, submit_env
+from airflow_fanout.submit import SHORT_RUN_JVM_CONFS, submit_command, submit_env
 
 ROWS_PER_BATCH = 120
 APP_ID = "killloop"
@@ -201,7 +201,7 @@ class DriverProcess:
             "spark.sql.adaptive.enabled": "false",
             # short-lived JVMs (killed within seconds): C1 only and the serial GC start and commit
             # sooner on 2 busy cores; what a kill can interrupt does not depend on the JIT
-            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            **SHORT_RUN_JVM_CONFS,
         }
         command = submit_command(str(spec_path), master="local[2]", report=str(report), confs=confs)
         self.proc = subprocess.Popen(
