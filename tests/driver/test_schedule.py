@@ -75,6 +75,20 @@ def test_a_downstream_sink_starts_when_its_upstream_is_written_not_when_its_leve
     assert events.index("end bronze") < events.index("start gold") < events.index("end slow"), events
 
 
+def test_a_sink_whose_upstream_is_written_takes_the_next_thread_before_waiting_routes(
+    spark: Any, tmp_path: Path
+) -> None:
+    """bronze and r1 start; bronze ends first; gold (from bronze) starts in its thread, ahead of
+    r2 and r3, which were ready from the start (the aggregate would otherwise end the batch)."""
+    sinks = [append(tmp_path, n) for n in ("bronze", "r1", "r2", "r3")] + [append(tmp_path, "gold", "bronze")]
+    run = make_run(spark, tmp_path, sinks, 2)
+    recorder = Recorder({"bronze": 0.1, "r1": 0.6, "r2": 0.1, "r3": 0.1, "gold": 0.1})
+    run._write_one = recorder  # type: ignore[method-assign]
+    run._write_sinks(batch_state())
+    starts = [e.removeprefix("start ") for e in recorder.events if e.startswith("start ")]
+    assert starts == ["bronze", "r1", "gold", "r2", "r3"], recorder.events
+
+
 def test_no_more_than_max_parallel_sinks_write_at_once(spark: Any, tmp_path: Path) -> None:
     names = ["a", "b", "c", "d", "e"]
     run = make_run(spark, tmp_path, [append(tmp_path, n) for n in names], 2)

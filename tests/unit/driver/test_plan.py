@@ -160,8 +160,21 @@ def test_schedule_starts_the_sinks_others_wait_on_first_and_keeps_upstreams_firs
             ]
         )
     )
-    # bronze feeds two sinks, route2 and silver one each; the rest in declaration order
-    assert plan.schedule == ("bronze", "route2", "silver", "route1", "daily", "gold")
+    # bronze feeds two sinks, route2 and silver one each; among equals the deeper sink first
+    # (silver is one step into bronze's chain, gold two), then declaration order
+    assert plan.schedule == ("bronze", "silver", "route2", "gold", "daily", "route1")
     assert plan.order == ("route1", "route2", "bronze", "silver", "daily", "gold")
     position = {name: i for i, name in enumerate(plan.schedule)}
     assert all(position[up] < position[down] for down, up in plan.upstream.items())
+
+
+def test_schedule_puts_a_sink_whose_upstream_is_written_before_independent_routes() -> None:
+    """The benchmark's shape: bronze, routes off the source, an aggregate from bronze. Once bronze
+    is written, the aggregate takes the next free thread, not the routes still waiting."""
+    plan = plan_batch(
+        make_spec([append("bronze"), append("r1"), append("r2"), append("r3"), aggregate("hourly", "bronze")])
+    )
+    assert plan.schedule == ("bronze", "hourly", "r1", "r2", "r3")
+    waiting = [n for n in plan.schedule if n != "bronze"]
+    assert [n for n in waiting if plan.ready(n, {})] == ["r1", "r2", "r3"]
+    assert [n for n in waiting if plan.ready(n, {"bronze": 1})][0] == "hourly"
