@@ -110,11 +110,25 @@ def fanout_section(name: str) -> list[str]:
                     f"{(r.get('source_bytes') or 0) / 2**20:.1f} MiB",
                     r.get("source_passes"),
                     f"{r.get('peak_driver_rss_mb', 0):.0f} MB",
+                    _s(r["first_job_s"]) if "first_job_s" in r else "",
+                    f"{r['snapshot_jobs']} ({_s(r['snapshot_busy_s'])} of {_s(r['jobs_busy_s'])})"
+                    if "snapshot_jobs" in r
+                    else "",
                 ]
             )
         out += [f"At K={kmax}:", ""]
         out += _table(
-            ["contender", "Spark jobs", "stages", "source bytes read", "source passes", "peak driver RSS"], detail
+            [
+                "contender",
+                "Spark jobs",
+                "stages",
+                "source bytes read",
+                "source passes",
+                "peak driver RSS",
+                "first job at",
+                "Delta snapshot jobs (busy of jobs busy)",
+            ],
+            detail,
         )
         out.append("")
         out += fanout_targets(by, kmax, phase)
@@ -131,15 +145,19 @@ def fanout_targets(by: Mapping[tuple[str, int], Mapping[str, Any]], k: int, phas
     incremental run) its speed-up over SDP."""
     wall = {c: _median(r["wall_s"]) for (c, kk), r in by.items() if kk == k}
     driver, hand = wall.get("driver"), wall.get("hand_optimal")
-    if not driver or not hand:
+    if not driver:
         return []
     verdict = {True: "met", False: "missed"}
-    ratio = driver / hand
-    met = verdict[ratio <= DRIVER_TO_HAND_MAX]
-    out = [f"- Target, K={k}: driver within {DRIVER_TO_HAND_MAX:.2f}x of hand-optimal: {met} ({ratio:.2f}x)"]
+    out = []
+    if hand:
+        ratio = driver / hand
+        met = verdict[ratio <= DRIVER_TO_HAND_MAX]
+        out.append(f"- Target, K={k}: driver within {DRIVER_TO_HAND_MAX:.2f}x of hand-optimal: {met} ({ratio:.3f}x)")
+    else:
+        out.append(f"- K={k}: hand-optimal not measured on this run (`bench-quick` measures it on the first run)")
     for other in ("k_streams", "tutorial"):
         slow = wall.get(other)
-        if slow:
+        if slow and hand:
             share = (slow / driver) / (slow / hand)
             out.append(
                 f"- Target, K={k}: speed-up over {other} >= {SPEEDUP_SHARE_MIN:.0%} of hand-optimal's: "

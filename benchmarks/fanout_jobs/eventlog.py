@@ -13,6 +13,12 @@ the source. Two simpler measures are wrong:
   reuses the micro-batch's one physical scan, whose driver metric is set once however many
   times its files are read again (a tutorial-style batch read 16 times showed up as 1).
 
+Timing (seconds from the application's start): when the first job was submitted (JVM, session
+and stream start-up before it), how long at least one job was running (``jobs_busy_s``), and the
+same for Delta's state reconstruction jobs ("Compute snapshot for version ..."): Delta 4.4 runs
+them for every write that carries a ``txnAppId`` (it rebuilds the table state to look the id up,
+although the version's ``.crc`` file lists it), so their share tells how much of a run is that.
+
 Not counted: a task whose scan output no row (every row filtered in the JSON reader), which
 Spark does not report; at benchmark sizes every file has rows of every route.
 
@@ -21,7 +27,7 @@ No Spark needed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,11 @@ class JobInfo:
     call_site: str
     stages: int
     duration_s: float
+    start_s: float = 0.0  # submission, seconds after the application started
+
+
+#: Description of Delta's state reconstruction jobs (a snapshot's computed state).
+SNAPSHOT_JOB = "Compute snapshot for version"
 
 
 @dataclass
@@ -51,6 +62,38 @@ class EventLogSummary:
     source_bytes: int = 0
     input_bytes_total: int = 0  # every task's input metric: files, Delta tables and cache blocks
     job_list: list[JobInfo] = field(default_factory=list)
+    app_s: float = 0.0  # application start to end
+    first_job_s: float = 0.0  # application start to the first job's submission
+    jobs_busy_s: float = 0.0  # time with at least one job running
+    snapshot_jobs: int = 0  # Delta state reconstruction jobs
+    snapshot_busy_s: float = 0.0  # time with at least one of them running
+
+    def timeline(self) -> str:
+        """One line per job, in submission order: start, duration, stages, description."""
+        lines = [f"{'start':>7} {'dur':>6} st  description"]
+        for job in sorted(self.job_list, key=lambda j: (j.start_s, j.job_id)):
+            lines.append(f"{job.start_s:7.2f} {job.duration_s:6.2f} {job.stages:2d}  {job.description[:90]}")
+        lines.append(
+            f"application {self.app_s:.1f} s, first job at {self.first_job_s:.1f} s, jobs running "
+            f"{self.jobs_busy_s:.1f} s, of which Delta state reconstruction ({self.snapshot_jobs} jobs) "
+            f"{self.snapshot_busy_s:.1f} s"
+        )
+        return "\n".join(lines)
+
+
+def busy_seconds(spans: Iterable[tuple[float, float]]) -> float:
+    """Length of the union of ``(start, end)`` spans."""
+    total, current = 0.0, None
+    for start, end in sorted(spans):
+        if current is None or start > current[1]:
+            if current is not None:
+                total += current[1] - current[0]
+            current = [start, end]
+        else:
+            current[1] = max(current[1], end)
+    if current is not None:
+        total += current[1] - current[0]
+    return total
 
 
 def event_files(path: Path) -> list[Path]:
@@ -115,9 +158,14 @@ def summarize_event_log(path: Path) -> EventLogSummary:
     scan_ids = _source_metric_ids(events)
     out = EventLogSummary()
     starts: dict[int, dict[str, Any]] = {}
+    app_start = app_end = None
     for event in events:
         kind = event["Event"]
-        if kind == "SparkListenerJobStart":
+        if kind == "SparkListenerApplicationStart":
+            app_start = event["Timestamp"] / 1000
+        elif kind == "SparkListenerApplicationEnd":
+            app_end = event["Timestamp"] / 1000
+        elif kind == "SparkListenerJobStart":
             out.jobs += 1
             starts[event["Job ID"]] = event
         elif kind == "SparkListenerJobEnd":
@@ -131,6 +179,7 @@ def summarize_event_log(path: Path) -> EventLogSummary:
                         call_site=str(props.get("callSite.short") or ""),
                         stages=len(start.get("Stage IDs", [])),
                         duration_s=(event["Completion Time"] - start["Submission Time"]) / 1000,
+                        start_s=round(start["Submission Time"] / 1000 - (app_start or 0.0), 3),
                     )
                 )
         elif kind == "SparkListenerStageCompleted":
@@ -143,4 +192,27 @@ def summarize_event_log(path: Path) -> EventLogSummary:
             accumulators = (event.get("Task Info") or {}).get("Accumulables", [])
             if any(acc.get("ID") in scan_ids for acc in accumulators):
                 out.source_bytes += read
+    spans = [(j.start_s, j.start_s + j.duration_s) for j in out.job_list]
+    snapshot = [(j.start_s, j.start_s + j.duration_s) for j in out.job_list if SNAPSHOT_JOB in j.description]
+    if app_start is not None and app_end is not None:
+        out.app_s = round(app_end - app_start, 3)
+    out.first_job_s = round(min((s for s, _ in spans), default=0.0), 3)
+    out.jobs_busy_s = round(busy_seconds(spans), 3)
+    out.snapshot_jobs = len(snapshot)
+    out.snapshot_busy_s = round(busy_seconds(snapshot), 3)
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m benchmarks.fanout_jobs.eventlog FOLDER...``: each run's job timeline."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folders", nargs="+", type=Path, help="a run's spark.eventLog.dir (one application)")
+    for folder in parser.parse_args(argv).folders:
+        print(f"== {folder}")
+        print(summarize_event_log(find_event_log(folder)).timeline())
+
+
+if __name__ == "__main__":
+    main()
