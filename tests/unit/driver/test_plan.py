@@ -177,4 +177,4 @@ def test_schedule_puts_a_sink_whose_upstream_is_written_before_independent_route
     assert plan.schedule == ("bronze", "hourly", "r1", "r2", "r3")
     waiting = [n for n in plan.schedule if n != "bronze"]
     assert [n for n in waiting if plan.ready(n, {})] == ["r1", "r2", "r3"]
-    assert [n for n in waiting if plan.ready(n, {"bronze": 1})][0] == "hourly"
+    assert next(n for n in waiting if plan.ready(n, {"bronze": 1})) == "hourly"
