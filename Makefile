@@ -52,7 +52,7 @@ soak: setup
 	FANOUT_KILLS=$(SOAK_KILLS) $(BIN)/pytest -s tests/reliability/test_kill_loop.py
 
 # Benchmarks (benchmarks/, BENCHMARKS.md): every contender on the same data in one run; nothing
-# else should run on the machine meanwhile. bench-quick: small sizes, about 5 minutes.
+# else should run on the machine meanwhile. bench-quick: small sizes, under 5 minutes.
 bench: setup
 	$(BIN)/python -m benchmarks
 

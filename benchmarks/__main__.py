@@ -1,8 +1,8 @@
 """Run every benchmark, one after another, each in its own process (no JVM or Airflow state
 shared between workloads), then write the tables of ``BENCHMARKS.md`` from the results.
 
-    python -m benchmarks            # make bench: the full sizes (about an hour on 2 cores)
-    python -m benchmarks --quick    # make bench-quick: small sizes, about 5 minutes
+    python -m benchmarks            # make bench: the full sizes (about 3 hours on 2 cores)
+    python -m benchmarks --quick    # make bench-quick: small sizes, under 5 minutes
 
 Nothing else may run on the machine meanwhile: every contender is timed on the same cores.
 """
