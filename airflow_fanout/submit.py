@@ -4,6 +4,7 @@ Imports neither pyspark (only locates it) nor airflow."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,9 +19,15 @@ from airflow_fanout.spec.secrets import redact
 # Keeps small local runs quick; every key can be overridden by the caller's confs.
 LOCAL_DEFAULT_CONFS = {
     "spark.sql.shuffle.partitions": "4",
-    "spark.databricks.delta.snapshotPartitions": "4",
     "spark.ui.showConsoleProgress": "false",
 }
+#: Delta rebuilds a table's state in this many tasks for every write that carries a txn id (see
+#: docs/design.md). Its own default, 50, made four parallel txn-id appends to small tables take
+#: 14.3 s on 2 cores; 4 partitions 2.6 s, 2 partitions 2.2 s, 1 partition 1.8 s (without txn
+#: ids 0.7 s; benchmarks/txn_write_cost.py). More tasks than cores only queue, so a local run
+#: uses one per core (not 1: a table with a long log still rebuilds on every core).
+SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+_LOCAL_MASTER = re.compile(r"^local(?:\[(\d+|\*)(?:,\d+)?\])?$")
 #: for a driver JVM that lives seconds to a minute on few cores (tests, benchmarks), not a default:
 #: C1 only, so C2 compiler threads do not compete with the work, and the serial GC for a small heap
 SHORT_RUN_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
@@ -64,10 +71,27 @@ def driver_args(spec_path: str, params: Mapping[str, object] | None = None, repo
     return args
 
 
+def local_cores(master: str) -> int | None:
+    """The cores of a ``local``/``local[N]``/``local[*]``/``local[N,F]`` master; None for any other."""
+    match = _LOCAL_MASTER.match(master)
+    if match is None:
+        return None
+    cores = match.group(1)
+    if cores is None:
+        return 1
+    if cores == "*":
+        return os.cpu_count() or 1
+    return max(1, int(cores))
+
+
 def run_confs(master: str, *, delta: bool = True, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Spark confs for one driver run: small-run defaults for local masters, Delta's jars and SQL
-    confs (unless ``delta=False``), then the caller's, which win."""
+    """Spark confs for one driver run: small-run defaults for local masters (Delta's snapshot
+    partitions: one per core), Delta's jars and SQL confs (unless ``delta=False``), then the
+    caller's, which win."""
     confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
+    cores = local_cores(master)
+    if cores is not None:
+        confs[SNAPSHOT_PARTITIONS] = str(cores)
     if delta:
         confs.update(delta_spark_confs())
     confs.update(extra or {})
