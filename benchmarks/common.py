@@ -157,3 +157,26 @@ def write_results(name: str, params: Mapping[str, Any], results: Sequence[Mappin
 
 def read_results(name: str) -> dict[str, Any]:
     return json.loads((RESULTS_DIR / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def local_delta_session(app_name: str, confs: Mapping[str, str]) -> Any:
+    """A quiet ``local[2]`` SparkSession with Delta from the project's resolved jars and
+    ``confs`` (pyspark is imported here: most benchmark processes never start a JVM)."""
+    os.environ.update(spark_env())
+    from pyspark.sql import SparkSession
+
+    from airflow_fanout.delta_packages import delta_spark_confs, local_delta_jars
+
+    if not local_delta_jars():
+        raise SystemExit("Delta jars are not resolved: run `make setup` (airflow-fanout fetch-jars --ivy .ivy)")
+    builder = SparkSession.builder.master("local[2]").appName(app_name)
+    for key, value in {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        **confs,
+        **delta_spark_confs(),
+    }.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

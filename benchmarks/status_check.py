@@ -75,7 +75,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from airflow_fanout.spec.naming import txn_app_id
 from airflow_fanout.status import WatchedSink, lagging, sink_status
-from benchmarks.common import PLOTS_DIR, ROOT, run_process, spark_env, summarize, write_results
+from benchmarks.common import PLOTS_DIR, ROOT, local_delta_session, run_process, spark_env, summarize, write_results
 
 NAME = "status_check"
 #: Bump when the way tables are built changes: cached tables of another recipe are not reused.
@@ -501,28 +501,17 @@ def deltalake_check(path: str) -> int | None:
 
 def start_spark() -> Any:
     """A local SparkSession with Delta from the project's resolved jars (like the tests' one)."""
-    os.environ.update(spark_env())
-    from pyspark.sql import SparkSession
-
-    from airflow_fanout.delta_packages import delta_spark_confs, local_delta_jars
     from airflow_fanout.driver.session import require_delta
 
-    if not local_delta_jars():
-        raise SystemExit("Delta jars are not resolved: run `make setup` (airflow-fanout fetch-jars --ivy .ivy)")
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("status-check-bench")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "2g")
+    spark = local_delta_session(
+        "status-check-bench",
+        {
+            "spark.sql.shuffle.partitions": "2",
+            "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.driver.memory": "2g",
+        },
     )
-    for key, value in delta_spark_confs().items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
     require_delta(spark)
     return spark
 

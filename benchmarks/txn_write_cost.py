@@ -16,7 +16,6 @@ Results: ``benchmarks/results/txn_write_cost.json``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -26,9 +25,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from airflow_fanout.delta_packages import delta_spark_confs
 from airflow_fanout.submit import SNAPSHOT_PARTITIONS
-from benchmarks.common import spark_env, summarize, write_results
+from benchmarks.common import local_delta_session, summarize, write_results
 
 MASTER = "local[2]"
 #: setting -> (snapshot partitions, None: Delta's default; whether the appends carry a txn id)
@@ -42,17 +40,7 @@ SETTINGS: dict[str, tuple[str | None, bool]] = {
 
 
 def session() -> SparkSession:
-    builder = (
-        SparkSession.builder.master(MASTER)
-        .appName("txn-write-cost")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    for key, value in delta_spark_confs().items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark: SparkSession = local_delta_session("txn-write-cost", {"spark.sql.shuffle.partitions": "4"})
     return spark
 
 
@@ -89,7 +77,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=7, help="rounds per setting, the first dropped")
     parser.add_argument("--threads", type=int, default=4, help="tables appended to in parallel per round")
     args = parser.parse_args(argv)
-    os.environ.update(spark_env())
     root = Path(tempfile.mkdtemp(prefix="txn-write-cost-"))
     try:
         seconds = measure(session(), root, args.rounds, args.threads)
