@@ -19,6 +19,8 @@ from airflow_fanout.spec.secrets import redact
 # Keeps small local runs quick; every key can be overridden by the caller's confs.
 LOCAL_DEFAULT_CONFS = {
     "spark.sql.shuffle.partitions": "4",
+    # one per core where the master names its cores (run_confs); 4 for ``local-cluster[...]``
+    "spark.databricks.delta.snapshotPartitions": "4",
     "spark.ui.showConsoleProgress": "false",
 }
 #: Delta rebuilds a table's state in this many tasks for every write that carries a txn id (see

@@ -159,8 +159,8 @@ def read_results(name: str) -> dict[str, Any]:
     return json.loads((RESULTS_DIR / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-def local_delta_session(app_name: str, confs: Mapping[str, str]) -> Any:
-    """A quiet ``local[2]`` SparkSession with Delta from the project's resolved jars and
+def local_delta_session(app_name: str, confs: Mapping[str, str], master: str = "local[2]") -> Any:
+    """A quiet local SparkSession with Delta from the project's resolved jars and
     ``confs`` (pyspark is imported here: most benchmark processes never start a JVM)."""
     os.environ.update(spark_env())
     from pyspark.sql import SparkSession
@@ -169,7 +169,7 @@ def local_delta_session(app_name: str, confs: Mapping[str, str]) -> Any:
 
     if not local_delta_jars():
         raise SystemExit("Delta jars are not resolved: run `make setup` (airflow-fanout fetch-jars --ivy .ivy)")
-    builder = SparkSession.builder.master("local[2]").appName(app_name)
+    builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in {
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",

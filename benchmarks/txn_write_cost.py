@@ -40,7 +40,7 @@ SETTINGS: dict[str, tuple[str | None, bool]] = {
 
 
 def session() -> SparkSession:
-    spark: SparkSession = local_delta_session("txn-write-cost", {"spark.sql.shuffle.partitions": "4"})
+    spark: SparkSession = local_delta_session("txn-write-cost", {"spark.sql.shuffle.partitions": "4"}, MASTER)
     return spark
 
 

@@ -32,6 +32,10 @@ def test_local_run_rebuilds_delta_state_in_one_task_per_core() -> None:
     assert confs["spark.sql.shuffle.partitions"] == "4"
 
 
+def test_local_cluster_master_keeps_the_fixed_local_default() -> None:
+    assert run_confs("local-cluster[2,1,1024]", delta=False)[SNAPSHOT_PARTITIONS] == "4"
+
+
 def test_cluster_run_keeps_the_cluster_defaults() -> None:
     confs = run_confs("spark://host:7077", delta=False)
     assert SNAPSHOT_PARTITIONS not in confs
