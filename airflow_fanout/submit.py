@@ -16,19 +16,19 @@ from pathlib import Path
 from airflow_fanout.delta_packages import delta_maven_coordinate, delta_spark_confs
 from airflow_fanout.spec.secrets import redact
 
-# Keeps small local runs quick; every key can be overridden by the caller's confs.
-LOCAL_DEFAULT_CONFS = {
-    "spark.sql.shuffle.partitions": "4",
-    # one per core where the master names its cores (run_confs); 4 for ``local-cluster[...]``
-    "spark.databricks.delta.snapshotPartitions": "4",
-    "spark.ui.showConsoleProgress": "false",
-}
 #: Delta rebuilds a table's state in this many tasks for every write that carries a txn id (see
 #: docs/design.md). Its own default, 50, made four parallel txn-id appends to small tables take
 #: 14.3 s on 2 cores; 4 partitions 2.6 s, 2 partitions 2.2 s, 1 partition 1.8 s (without txn
 #: ids 0.7 s; benchmarks/txn_write_cost.py). More tasks than cores only queue, so a local run
 #: uses one per core (not 1: a table with a long log still rebuilds on every core).
 SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+# Keeps small local runs quick; every key can be overridden by the caller's confs.
+LOCAL_DEFAULT_CONFS = {
+    "spark.sql.shuffle.partitions": "4",
+    # one per core where the master names its cores (run_confs); 4 for ``local-cluster[...]``
+    SNAPSHOT_PARTITIONS: "4",
+    "spark.ui.showConsoleProgress": "false",
+}
 _LOCAL_MASTER = re.compile(r"^local(?:\[(\d+|\*)(?:,\d+)?\])?$")
 #: for a driver JVM that lives seconds to a minute on few cores (tests, benchmarks), not a default:
 #: C1 only, so C2 compiler threads do not compete with the work, and the serial GC for a small heap

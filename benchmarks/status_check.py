@@ -75,6 +75,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from airflow_fanout.spec.naming import txn_app_id
 from airflow_fanout.status import WatchedSink, lagging, sink_status
+from airflow_fanout.submit import SNAPSHOT_PARTITIONS
 from benchmarks.common import PLOTS_DIR, ROOT, local_delta_session, run_process, spark_env, summarize, write_results
 
 NAME = "status_check"
@@ -507,7 +508,7 @@ def start_spark() -> Any:
         "status-check-bench",
         {
             "spark.sql.shuffle.partitions": "2",
-            "spark.databricks.delta.snapshotPartitions": "2",
+            SNAPSHOT_PARTITIONS: "2",
             "spark.default.parallelism": "2",
             "spark.driver.memory": "2g",
         },
