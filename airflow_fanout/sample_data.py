@@ -127,3 +127,36 @@ def current_state(changes: list[Change]) -> dict[str, Change]:
 def write_change_batch(folder: str | Path, batch: int, changes: list[Change]) -> Path:
     """Write one landing file of changes ``changes-<n>.json`` (JSON lines); returns its path."""
     return _write_json_lines(folder, f"changes-{batch:04d}.json", [c.to_json() for c in changes])
+
+
+def generate_versions(ids: int, *, seed: int = 11, start: datetime = START) -> list[Event]:
+    """Events re-sent as new *versions* (same ``event_id``, a later ``event_time``, often another
+    type, amount and 5-minute window), shuffled so that older versions often arrive after newer
+    ones; ~10% of the versions are invalid (negative amount). No two versions of one id share
+    (``event_time``, ``amount``), so the latest by those two columns is always one version."""
+    rng = random.Random(seed)
+    versions: list[Event] = []
+    for n in range(ids):
+        when = start + timedelta(seconds=rng.randrange(6 * 3600))
+        for _ in range(rng.choice((1, 1, 2, 3, 4))):
+            amount = round(rng.uniform(1, 300), 2)
+            if rng.random() < 0.10:
+                amount = -amount
+            versions.append(Event(f"e{n:04d}", f"u{rng.randrange(20):02d}", rng.choice(EVENT_TYPES), amount, when))
+            when += timedelta(seconds=rng.randrange(1, 1800))
+    rng.shuffle(versions)
+    return versions
+
+
+def latest_valid(events: list[Event]) -> dict[str, Event]:
+    """Per event id, the version with the latest (``event_time``, ``amount``) among the valid ones
+    (an id and a non-negative amount): what a silver table with expectations and ``sequence_by``
+    must hold, whatever the order the versions arrived in."""
+    latest: dict[str, Event] = {}
+    for event in events:
+        if event.event_id is None or event.amount < 0:
+            continue
+        kept = latest.get(event.event_id)
+        if kept is None or (event.event_time, event.amount) > (kept.event_time, kept.amount):
+            latest[event.event_id] = event
+    return latest

@@ -5,12 +5,12 @@ the sink's app id yet, is "not yet" (``None``), not an error."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from airflow_fanout.spec.model import FanOutSpec
+from airflow_fanout.spec.model import FanOutSpec, SinkSpec
 from airflow_fanout.spec.naming import sink_app_id
-from airflow_fanout.txnlog import read_txn_log
+from airflow_fanout.txnlog import first_commit_at_least, read_txn_log
 
 
 @dataclass(frozen=True)
@@ -38,29 +38,86 @@ def sink_statuses(spec: FanOutSpec) -> list[SinkStatus]:
 
 @dataclass(frozen=True)
 class WatchedSink:
-    """A sink the sensor waits for: its table, its txn app id and the version it must reach."""
+    """A sink the sensor waits for: its table, its txn app id and the version it must reach.
+
+    A view (``FanOutSpec.view_kind``) records upstream table versions: with ``after`` set, the
+    version it must reach is found when checked: the commit of the ``after`` sink's table that
+    wrote ``after``'s own expected version (which may itself be found the same way)."""
 
     sink: str
     path: str
     txn_app_id: str
     expected: int
+    after: WatchedSink | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"sink": self.sink, "path": self.path, "txn_app_id": self.txn_app_id, "expected": self.expected}
+        doc: dict[str, object] = {
+            "sink": self.sink,
+            "path": self.path,
+            "txn_app_id": self.txn_app_id,
+            "expected": self.expected,
+        }
+        if self.after is not None:
+            doc["after"] = self.after.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, object]) -> WatchedSink:
-        return cls(str(doc["sink"]), str(doc["path"]), str(doc["txn_app_id"]), int(str(doc["expected"])))
+        after = doc.get("after")
+        return cls(
+            str(doc["sink"]),
+            str(doc["path"]),
+            str(doc["txn_app_id"]),
+            int(str(doc["expected"])),
+            cls.from_dict(after) if isinstance(after, Mapping) else None,
+        )
+
+    def target(self) -> int | None:
+        """The txn version this sink must reach; None while its upstream has not written it."""
+        if self.after is None:
+            return self.expected
+        upstream = self.after.target()
+        if upstream is None:
+            return None
+        return first_commit_at_least(self.after.path, self.after.txn_app_id, upstream)
+
+
+def watch(
+    spec: FanOutSpec, sink: SinkSpec, expected: int, paths: Callable[[SinkSpec], str] | None = None
+) -> WatchedSink:
+    """What to wait for so that ``sink`` holds batch (or slice run) ``expected``: its own txn
+    version, or for a view, its upstream's commit of that batch."""
+    path = sink.path if paths is None else paths(sink)
+    if path is None:
+        raise ValueError(f"sink {sink.name!r} is a catalog table: watching needs sink paths")
+    if spec.view_kind(sink) is None:
+        return WatchedSink(sink.name, path, sink_app_id(spec, sink), expected)
+    assert sink.upstream is not None
+    after = watch(spec, spec.sink(sink.upstream), expected, paths)
+    return WatchedSink(sink.name, path, sink_app_id(spec, sink), -1, after)
 
 
 def lagging(watched: list[WatchedSink]) -> list[str]:
     """A line for each watched sink whose recorded txn version is below the expected one."""
     out = []
     for w in watched:
+        expected = w.target()
+        if expected is None:
+            assert w.after is not None
+            first = w.after
+            while first.after is not None and first.target() is None:
+                first = first.after
+            out.append(
+                f"{w.sink} ({w.path}): a view of {w.after.sink}, waiting for {first.sink} to commit "
+                f"txn {first.txn_app_id} >= {first.expected}"
+                if first.after is None
+                else f"{w.sink} ({w.path}): a view of {w.after.sink}, waiting for {first.sink} to catch up"
+            )
+            continue
         status = sink_status(w.sink, w.path, w.path, w.txn_app_id)
-        if status.txn_version is None or status.txn_version < w.expected:
+        if status.txn_version is None or status.txn_version < expected:
             recorded = "nothing" if status.txn_version is None else status.txn_version
-            out.append(f"{w.sink} ({w.path}): txn {w.txn_app_id} at {recorded}, expected >= {w.expected}")
+            out.append(f"{w.sink} ({w.path}): txn {w.txn_app_id} at {recorded}, expected >= {expected}")
     return out
 
 

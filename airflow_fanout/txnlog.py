@@ -175,6 +175,36 @@ def _apply_commit(path: Path, txns: dict[str, int]) -> int | None:
     return int(stamp) if stamp is not None else None
 
 
+def first_commit_at_least(table: str, app_id: str, version: int) -> int | None:
+    """The first commit of the table at ``table`` whose txn version for ``app_id`` is at least
+    ``version``: the commit that wrote a batch (or slice run) ``version``. None while the table
+    has none. Commits are read newest first, only their txn lines; where older commits were
+    cleaned up, the oldest one left is returned. Object stores: the latest version (an upper
+    bound) once the txn is recorded."""
+    state = read_txn_log(table)
+    recorded = state.txn_version(app_id) if state is not None else None
+    if state is None or recorded is None or recorded < version:
+        return None
+    local = _local_path(table)
+    if local is None:
+        return state.version
+    log_dir = local / "_delta_log"
+    commits = sorted((int(m.group(1)) for n in os.listdir(log_dir) if (m := _COMMIT.match(n))), reverse=True)
+    found = state.version
+    for commit in commits:
+        txns: dict[str, int] = {}
+        try:
+            _apply_commit(log_dir / f"{commit:020d}.json", txns)
+        except FileNotFoundError:
+            break  # cleaned up meanwhile
+        seen = txns.get(app_id)
+        if seen is not None and seen < version:
+            break
+        if seen is not None:
+            found = commit
+    return found
+
+
 def _read_with_deltalake(table: str) -> TxnLog | None:
     from deltalake import DeltaTable
 

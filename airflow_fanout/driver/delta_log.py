@@ -137,6 +137,29 @@ class DeltaLogReader:
         commits = self.commits(ref, first + 1, after.version or 0)
         return next((c for c in commits if c.txns.get(app_id) == txn_version), None)
 
+    def first_commit(self, ref: TableRef, app_id: str, version: int) -> int | None:
+        """The first commit whose txn version for ``app_id`` is at least ``version`` (None when
+        the table has none yet). Read backwards from the latest commit, so it costs the commits
+        since then; if older commits were cleaned up, the oldest one left is returned."""
+        state = self.state(ref)
+        recorded = state.txn_version(app_id)
+        path = self.location(ref)
+        if path is None or state.version is None or recorded is None or recorded < version:
+            return None
+        log = self._delta_log(path)
+        names = self._jvm().org.apache.spark.sql.delta.util.FileNames
+        found = state.version
+        for candidate in range(state.version, -1, -1):
+            text = self._read_file(log, names.unsafeDeltaFile(log.logPath(), candidate))
+            if text is None:
+                break
+            txn = parse_commit(candidate, text).txns.get(app_id)
+            if txn is not None and txn < version:
+                break
+            if txn is not None:
+                found = candidate
+        return found
+
     def location(self, ref: TableRef) -> str | None:
         """The storage path of ``ref``; for a catalog table, None until the table exists."""
         if ref.path is not None:

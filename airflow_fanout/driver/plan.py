@@ -1,7 +1,8 @@
-"""Order the sinks and decide what to persist. Pure Python (no Spark): unit-tested on its own.
+"""Order the sinks, decide what to persist, and what each view applies. Pure Python (no Spark):
+unit-tested on its own.
 
-A sink reading ``from`` another sink starts once its upstream is written, because an aggregate
-recomputes its groups from the upstream *table*, which must hold this batch first; every other
+A sink reading ``from`` another sink starts once its upstream is written, because a view applies
+the upstream *table*'s changes, which must hold this batch first; every other
 sink starts as soon as a thread is free. ``waves`` (the sinks by depth in the ``from`` graph)
 describe the plan in logs; the writes follow ``schedule`` and ``upstream``, so a downstream sink
 does not wait for unrelated sinks of its upstream's wave (the benchmark's hourly aggregate used
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from airflow_fanout.spec.model import FanOutSpec, SinkSpec
 
@@ -84,8 +86,13 @@ def plan_batch(spec: FanOutSpec) -> BatchPlan:
         tuple(s.name for s in spec.sinks if depths[s.name] == level) for level in range(max(depths.values()) + 1)
     )
     readers = consumers(spec)
-    # A sink's rows are used by its own write plus each downstream sink; the source by each reader.
+    # A sink's rows are used by its own write plus each downstream sink reading them (a view reads
+    # its upstream's table instead, unless it takes the batch's rows), plus its tombstones; the
+    # source by each reader.
     uses = {name: len(r) + (0 if name == SOURCE else 1) for name, r in readers.items()}
+    for sink in spec.sinks:
+        if sink.tombstone_ref is not None:
+            uses[sink.name] += 1
     persist = frozenset(name for name, count in uses.items() if count > 1)
     upstream = {s.name: s.upstream for s in spec.sinks if s.upstream is not None}
     return BatchPlan(waves=waves, persist=persist, max_parallel=spec.run.max_parallel_sinks, upstream=upstream)
@@ -98,3 +105,45 @@ def catch_all_where(spec: FanOutSpec, sink: SinkSpec) -> str | None:
         return sink.where
     routes = [s.where for s in spec.sinks if s.upstream == sink.upstream and s.where and s is not sink]
     return "NOT (" + " OR ".join(f"COALESCE(({w}), FALSE)" for w in routes) + ")"
+
+
+# -- views ---------------------------------------------------------------------------------------
+ChangeSource = Literal["rows", "feed", "rebuild"]
+
+
+@dataclass(frozen=True)
+class ChangeRange:
+    """What a view applies in one write: upstream versions ``first``..``last`` (inclusive), read
+    as ``source``. ``first`` is -1 for a rebuild (everything up to ``last``)."""
+
+    first: int
+    last: int
+    source: ChangeSource
+
+    @property
+    def describe(self) -> str:
+        if self.source == "rebuild":
+            return f"rebuilt from version {self.last}"
+        if self.first == self.last:
+            return f"changes of version {self.last}" + (" (the batch's rows)" if self.source == "rows" else "")
+        return f"changes of versions {self.first}..{self.last}"
+
+
+def plan_range(
+    view_version: int | None, upstream_version: int, batch_commit: int | None, rows_only: bool
+) -> ChangeRange | None:
+    """The range a view must apply to reach ``upstream_version``, or None when it is there.
+
+    ``view_version``: the upstream version the view recorded (None: never written);
+    ``batch_commit``: the upstream's commit of this batch when it was written now (None: skipped);
+    ``rows_only``: the upstream's commits only append its batch rows."""
+    if view_version is not None and view_version >= upstream_version:
+        return None
+    if view_version is None:
+        if rows_only and batch_commit == 0 and upstream_version == 0:
+            return ChangeRange(0, 0, "rows")  # both tables start with this batch
+        return ChangeRange(-1, upstream_version, "rebuild")
+    first = view_version + 1
+    if rows_only and batch_commit is not None and first == batch_commit == upstream_version:
+        return ChangeRange(first, upstream_version, "rows")
+    return ChangeRange(first, upstream_version, "feed")

@@ -41,6 +41,8 @@ class SinkResult:
     rows_passed: int | None = None
     rows_dropped: int | None = None
     rows_dead_lettered: int | None = None
+    #: a view: its upstream, the changes it applied, and how they were read (rows/feed/rebuild)
+    view: dict[str, str] | None = None
 
     def add_counts(self, counts: QualityCounts | None) -> None:
         if counts is not None:

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,28 @@ class RunLock:
         name = "stream" if key is None else "slice-" + re.sub(r"[^A-Za-z0-9_=-]", "_", key)
         what = f"app {spec.app_id}" + (f" slice {spec.slice_key}" if spec.slice_key is not None else "")
         return cls(folder / "_fanout" / "locks" / f"{name}.lock", what)
+
+    @classmethod
+    def for_view(cls, spec: FanOutSpec, sink: str) -> RunLock | None:
+        """The lock a slice run holds while it brings view ``sink`` up to date (other slices'
+        runs of the spec wait for it: each applies the upstream's changes since the view's
+        version, and two at once would apply some twice)."""
+        folder = _local_dir(spec.run.checkpoint)
+        if folder is None:
+            return None
+        return cls(folder / "_fanout" / "locks" / f"view-{sink}.lock", f"view {sink} of app {spec.app_id}")
+
+    def wait(self, timeout_s: float = 1800.0, poll_s: float = 0.25) -> None:
+        """Take the lock, waiting while a live run holds it (a dead holder's is taken over)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.acquire()
+                return
+            except ConcurrentRunError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(poll_s)
 
     def acquire(self) -> None:
         """Take the lock, or take over a dead owner's; raise ``ConcurrentRunError`` if a live run

@@ -5,10 +5,10 @@ as soon as its upstream sink is written."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from pyspark import StorageLevel
@@ -17,8 +17,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from airflow_fanout.driver import checkpoint as checkpoint_state
+from airflow_fanout.driver.aggregates import measure_plan
+from airflow_fanout.driver.cdc import EXPIRE_EVERY, Tombstones
+from airflow_fanout.driver.changes import SIGN, ensure_feed, missing_feed
+from airflow_fanout.driver.dead_letters import DeadLetterWriter
 from airflow_fanout.driver.delta_log import DeltaLogReader, TableState
-from airflow_fanout.driver.plan import SOURCE, BatchPlan, catch_all_where, plan_batch
+from airflow_fanout.driver.plan import SOURCE, BatchPlan, ChangeRange, catch_all_where, plan_batch, plan_range
 from airflow_fanout.driver.quality import (
     QualityCounts,
     count_rows,
@@ -29,15 +33,18 @@ from airflow_fanout.driver.quality import (
 )
 from airflow_fanout.driver.report import BatchReport, RunReport, SinkResult, now_iso
 from airflow_fanout.driver.retry import retry_conflicts
+from airflow_fanout.driver.run_lock import RunLock
 from airflow_fanout.driver.schema_check import explain_mismatch
 from airflow_fanout.driver.sinks import SinkWrite, write_sink
 from airflow_fanout.driver.sources import CORRUPT_COLUMN, apply_source_where, read_slice, read_stream, slice_rows
-from airflow_fanout.driver.tables import save, txn_writer
+from airflow_fanout.driver.tables import read_table
 from airflow_fanout.driver.transforms import sink_rows
+from airflow_fanout.driver.views import ViewWrite, upstream_changes, view_rows, write_view
 from airflow_fanout.exceptions import RunError, first_line
+from airflow_fanout.spec.measures import MeasurePlan
 from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
-from airflow_fanout.spec.naming import SOURCE_DEAD_LETTERS, dead_letter_app_id, sink_app_id
-from airflow_fanout.spec.params import render_with_literals, sql_literal
+from airflow_fanout.spec.naming import SOURCE_DEAD_LETTERS, sink_app_id, tombstone_app_id
+from airflow_fanout.spec.params import render_with_literals
 from airflow_fanout.spec.secrets import redact_options
 
 log = logging.getLogger("airflow_fanout.driver")
@@ -54,6 +61,8 @@ class BatchState:
     tables: dict[str, TableState]
     frames: dict[str, DataFrame]
     flagged: dict[str, DataFrame] = field(default_factory=dict)
+    #: each sink's result in this batch, as soon as it is written (views read their upstream's)
+    results: dict[str, SinkResult] = field(default_factory=dict)
     persisted: list[DataFrame] = field(default_factory=list)
     source_dead_lettered: int | None = None
 
@@ -70,16 +79,18 @@ class FanOutRun:
     spec: FanOutSpec
     report: RunReport = field(init=False)
     plan: BatchPlan = field(init=False)
-    log: DeltaLogReader = field(init=False)
+    delta_log: DeltaLogReader = field(init=False)
     _sessions: dict[str, SparkSession] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
     _batch_error: RunError | None = field(default=None, init=False)
-    _dead_letter_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    dead_letters: DeadLetterWriter = field(init=False)
+    _measure_plans: dict[str, MeasurePlan] = field(default_factory=dict, init=False)
     on_batch: Callable[[BatchReport], None] | None = None
 
     def __post_init__(self) -> None:
         self.plan = plan_batch(self.spec)
-        self.log = DeltaLogReader(self.spark)
+        self.delta_log = DeltaLogReader(self.spark)
+        self.dead_letters = DeadLetterWriter(self.spec, self.delta_log)
         self.report = RunReport(
             app_id=self.spec.app_id, mode=self.spec.run.mode, slice_key=self.spec.slice_key, started_at=now_iso()
         )
@@ -90,6 +101,7 @@ class FanOutRun:
     def run(self) -> RunReport:
         self._log_plan()
         try:
+            self._prepare_tables()
             if self.spec.run.mode == "stream":
                 self._run_stream()
             else:
@@ -124,6 +136,17 @@ class FanOutRun:
                 f" (once {sink.upstream} is written)" if sink.upstream else "",
                 redact_options(sink.options),
             )
+
+    def _prepare_tables(self) -> None:
+        """Before the first batch: every existing table a view reads records its changes, and
+        tombstones past their retention are deleted."""
+        for sink in self.spec.sinks:
+            session = self._sessions[sink.name]
+            if self.spec.feeds_views(sink):
+                ensure_feed(session, sink.ref)
+            tombstones = Tombstones.of(sink)
+            if tombstones is not None:
+                tombstones.expire(session)
 
     def _run_stream(self) -> None:
         spec = self.spec
@@ -172,7 +195,8 @@ class FanOutRun:
 
     def _run_slice(self) -> None:
         states = self._table_states()
-        version = checkpoint_state.slice_run_version(self.spec, states)
+        finder = lambda sink, app_id, v: self.delta_log.first_commit(sink.ref, app_id, v)  # noqa: E731
+        version = checkpoint_state.slice_run_version(self.spec, states, finder)
         log.info("slice %s of %s: run version %d", self.spec.slice_key, self.spec.app_id, version)
         self.write_batch(read_slice(self.spark, self.spec), version, tables=states)
 
@@ -210,8 +234,9 @@ class FanOutRun:
             batch_id=state.batch_id, txn_version=state.txn_version, source_dead_lettered=state.source_dead_lettered
         )
         try:
-            for name in self.plan.order:  # lazy frames, upstreams first
-                self._prepare_rows(spec.sink(name), state)
+            for name in self.plan.order:  # lazy frames, upstreams first (views: when written)
+                if spec.view_kind(spec.sink(name)) is None:
+                    self._prepare_rows(spec.sink(name), state)
             result.sinks.extend(self._write_sinks(state))
         finally:
             for frame in state.persisted:
@@ -253,7 +278,7 @@ class FanOutRun:
         workers = max(1, min(plan.max_parallel, len(waiting)))
         if workers == 1:
             for name in waiting:  # the schedule puts upstreams first
-                written[name] = self._write_one(self.spec.sink(name), state)
+                written[name] = state.results[name] = self._write_one(self.spec.sink(name), state)
             return [written[name] for name in plan.order]
         error: BaseException | None = None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout-sink") as pool:
@@ -271,7 +296,7 @@ class FanOutRun:
                     name = running.pop(future)
                     failure = future.exception()
                     if failure is None:
-                        written[name] = future.result()
+                        written[name] = state.results[name] = future.result()
                     elif error is None:
                         error = failure
         if error is not None:
@@ -279,6 +304,8 @@ class FanOutRun:
         return [written[name] for name in plan.order]
 
     def _write_one(self, sink: SinkSpec, state: BatchState) -> SinkResult:
+        if self.spec.view_kind(sink) is not None:
+            return self._write_view(sink, state)
         started = time.monotonic()
         batch_id, txn_version = state.batch_id, state.txn_version
         app_id = sink_app_id(self.spec, sink)
@@ -300,23 +327,26 @@ class FanOutRun:
             txn_version=txn_version,
             params=state.params,
             replace_where=self._replace_where(sink, state),
-            upstream=self.spec.sink(sink.upstream) if sink.upstream else None,
             table_exists=table.exists,
+            tombstone_app_id=tombstone_app_id(self.spec, sink),
+            record_changes=self.spec.feeds_views(sink),
         )
         try:
             retry_conflicts(lambda: write_sink(write), what=f"batch {batch_id} sink {sink.name}")
         except Exception as exc:
-            mismatch = explain_mismatch(session, sink, write.rows) if table.exists and not sink.aggregate else None
+            mismatch = explain_mismatch(session, sink, write.rows) if table.exists else None
             detail = f"schema mismatch: {mismatch}" if mismatch else first_line(exc)
             raise RunError(f"write to {sink.ref.target} failed: {detail}", sink=sink.name, batch_id=batch_id) from exc
-        commit = self.log.commit_carrying(sink.ref, table, app_id, txn_version)
+        if Tombstones.of(sink) is not None and txn_version % EXPIRE_EVERY == EXPIRE_EVERY - 1:
+            Tombstones.of(sink).expire(session)  # type: ignore[union-attr]  # a long stream expires them too
+        commit = self.delta_log.commit_carrying(sink.ref, table, app_id, txn_version)
         result = SinkResult(
             sink=sink.name,
             target=sink.ref.target,
             txn_app_id=app_id,
             txn_version=txn_version,
             status="written" if commit is not None else "skipped",
-            table_version=commit.version if commit is not None else _version(self.log.known(sink.ref)),
+            table_version=commit.version if commit is not None else _version(self.delta_log.known(sink.ref)),
             rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
             duration_s=round(time.monotonic() - started, 3),
             operation=commit.operation if commit else None,
@@ -326,12 +356,163 @@ class FanOutRun:
         log.info(result.log_line(batch_id))
         return result
 
-    def _check_quality(self, sink: SinkSpec, state: BatchState) -> QualityCounts | None:
-        """Count the sink's rows by outcome; fail on ``fail`` expectations; write dead letters.
+    def _write_view(self, sink: SinkSpec, state: BatchState) -> SinkResult:
+        """Bring a view up to its upstream table's current version (``driver.views``); in batch
+        mode under a lock, as two slices' runs may write the same view at once."""
+        started = time.monotonic()
+        assert sink.upstream is not None
+        upstream = self.spec.sink(sink.upstream)
+        app_id = sink_app_id(self.spec, sink)
+        with self._view_lock(sink):
+            table = self.delta_log.state(sink.ref)
+            source = self.delta_log.state(upstream.ref)
+            if source.version is None:
+                raise RunError(f"upstream table {upstream.ref.target} does not exist", sink=sink.name)
+            recorded = table.txn_version(app_id)
+            if recorded is not None and recorded > source.version:
+                log.warning(
+                    "sink %s: recorded version %s of %s, which is now at %s (recreated?): rebuilding the view",
+                    sink.name,
+                    recorded,
+                    upstream.name,
+                    source.version,
+                )
+                recorded = None
+            done = state.results.get(upstream.name)
+            batch_commit = done.table_version if done is not None and done.status == "written" else None
+            rows_only = self.spec.appends_rows(upstream)
+            change_range = plan_range(recorded, source.version, batch_commit, rows_only)
+            if change_range is None:
+                result = SinkResult(sink.name, sink.ref.target, app_id, recorded or 0, "skipped", table.version, 0, 0.0)
+                log.info(
+                    "batch %s sink %s: view of %s already at version %s",
+                    state.batch_id,
+                    sink.name,
+                    upstream.name,
+                    recorded,
+                )
+                return result
+            write = ViewWrite(
+                sink=replace(sink, where=catch_all_where(self.spec, sink)) if sink.catch_all else sink,
+                kind=self.spec.view_kind(sink) or "keyed",
+                session=self._sessions[sink.name],
+                upstream=upstream,
+                keys=self.spec.table_keys(sink),
+                range=change_range,
+                params=state.params,
+                txn_app_id=app_id,
+                table_exists=table.exists,
+                batch_rows=state.frames.get(upstream.name),
+                record_changes=self.spec.feeds_views(sink),
+            )
+            write = self._rebuild_if_reshaped(write)
+            write.session.sparkContext.setJobDescription(
+                f"fanout {self.spec.app_id} batch {state.batch_id} view {sink.name}"
+            )
+            try:
+                counts = self._apply_view(write, state)
+            except Exception as exc:
+                if not (missing_feed(exc) and write.range.source == "feed"):
+                    raise RunError(
+                        f"write to {sink.ref.target} failed: {first_line(exc)}", sink=sink.name, batch_id=state.batch_id
+                    ) from exc
+                log.warning(
+                    "sink %s: %s's changes of versions %s..%s are no longer recorded: rebuilding the view",
+                    sink.name,
+                    upstream.name,
+                    write.range.first,
+                    write.range.last,
+                )
+                write = replace(write, range=ChangeRange(-1, write.range.last, "rebuild"))
+                counts = self._apply_view(write, state)
+            commit = self.delta_log.commit_carrying(sink.ref, table, app_id, write.txn_version)
+        result = SinkResult(
+            sink=sink.name,
+            target=sink.ref.target,
+            txn_app_id=app_id,
+            txn_version=write.txn_version,
+            status="written" if commit is not None else "skipped",
+            table_version=commit.version if commit is not None else _version(self.delta_log.known(sink.ref)),
+            rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
+            duration_s=round(time.monotonic() - started, 3),
+            operation=commit.operation if commit else None,
+            metrics=commit.metrics if commit else {},
+            view={"upstream": upstream.name, "applied": write.range.describe, "source": write.range.source},
+        )
+        result.add_counts(counts)
+        log.info(result.log_line(state.batch_id))
+        return result
+
+    def _apply_view(self, write: ViewWrite, state: BatchState) -> QualityCounts | None:
+        """Read the upstream's changes, check the view's expectations on what enters it, write."""
+        sink = write.sink
+        changes = state.keep(upstream_changes(write).persist(StorageLevel.MEMORY_AND_DISK))
+        rows = view_rows(write, changes)
+        flagged = counts = None
+        if sink.expect:
+            flagged = state.keep(flag_rows(rows, sink.expect, state.params).persist(StorageLevel.MEMORY_AND_DISK))
+            entering = flagged.where(F.col(SIGN) > 0).drop(SIGN) if write.kind == "aggregate" else flagged
+            counts = self._check_quality(sink, state, entering, write.txn_version)
+        plan = self._aggregate_plan(write) if write.kind == "aggregate" else None
+        retry_conflicts(
+            lambda: write_view(write, changes, flagged, plan), what=f"batch {state.batch_id} sink {sink.name}"
+        )
+        if write.kind == "changes":
+            state.frames[sink.name] = passed_rows(flagged) if flagged is not None else rows
+        return counts
+
+    def _aggregate_plan(self, write: ViewWrite) -> MeasurePlan:
+        """How an aggregate view keeps its measures (once per run: it depends on the spec and the
+        upstream's schema only)."""
+        sink = write.sink
+        plan = self._measure_plans.get(sink.name)
+        if plan is None:
+            rows = view_rows(write, upstream_changes(write)).drop(SIGN)  # analysed, not run
+            plan = self._measure_plans[sink.name] = measure_plan(sink, rows, write.params)
+            if not plan.decomposable:
+                log.info("sink %s: touched groups are recomputed (%s)", sink.name, plan.reason)
+        return plan
+
+    def _rebuild_if_reshaped(self, write: ViewWrite) -> ViewWrite:
+        """An aggregate whose table lacks a column its measures need now (they were edited) is
+        rebuilt from the upstream table instead of updated."""
+        if write.kind != "aggregate" or not write.table_exists or write.range.source == "rebuild":
+            return write
+        aggregate = write.sink.aggregate
+        assert aggregate is not None
+        existing = set(read_table(write.session, write.sink.ref).columns)
+        wanted = {*aggregate.group_columns, *aggregate.measures, *(s.name for s in self._aggregate_plan(write).states)}
+        if wanted <= existing:
+            return write
+        log.warning("sink %s: its table lacks %s: rebuilding it", write.sink.name, ", ".join(sorted(wanted - existing)))
+        return replace(write, range=ChangeRange(-1, write.range.last, "rebuild"))
+
+    @contextmanager
+    def _view_lock(self, sink: SinkSpec) -> Iterator[None]:
+        """Slices of one spec may run at once and write the same view: one at a time (a stream is
+        one run already, under its run lock)."""
+        if self.spec.run.mode == "stream":
+            yield
+            return
+        lock = RunLock.for_view(self.spec, sink.name)
+        if lock is None:
+            yield
+            return
+        lock.wait()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _check_quality(
+        self, sink: SinkSpec, state: BatchState, flagged: DataFrame | None = None, version: int | None = None
+    ) -> QualityCounts | None:
+        """Count the sink's rows by outcome; fail on ``fail`` expectations; write dead letters
+        (with txn version ``version``: a view's, else the batch's).
 
         Dead letters are written before the sink: if the run dies between the two, the rerun skips
         the dead letters (their own txn id) and writes the sink."""
-        flagged = state.flagged.get(sink.name)
+        flagged = flagged if flagged is not None else state.flagged.get(sink.name)
         if flagged is None:
             return None
         counts = count_rows(flagged)
@@ -343,9 +524,10 @@ class FanOutRun:
                 batch_id=state.batch_id,
             )
         if counts.dead_lettered:
-            self._write_dead_letters(
-                sink.name, dead_letter_rows(flagged, sink.name, state.batch_id, self.spec.slice_key), state
-            )
+            letters = dead_letter_rows(flagged, sink.name, state.batch_id, self.spec.slice_key)
+            view = version is not None
+            txn_version = state.txn_version if version is None else version
+            self.dead_letters.write(sink.name, letters, state.batch_id, txn_version, by_slice=not view)
         return counts
 
     def _capture_corrupt(self, raw: DataFrame, state: BatchState) -> DataFrame:
@@ -369,47 +551,10 @@ class FanOutRun:
         if self.spec.slice_key is not None:
             letters = letters.withColumn("_slice", F.lit(self.spec.slice_key))
         # Written even when empty (no count() to decide): the commit records the batch's progress.
-        state.source_dead_lettered = self._write_dead_letters(SOURCE_DEAD_LETTERS, letters, state)
+        state.source_dead_lettered = self.dead_letters.write(
+            SOURCE_DEAD_LETTERS, letters, state.batch_id, state.txn_version, by_slice=True
+        )
         return raw.where(corrupt.isNull()).drop(CORRUPT_COLUMN)
-
-    def _write_dead_letters(self, sink_name: str, rows: DataFrame, state: BatchState) -> int | None:
-        """Append (or, for a slice, replace) one sink's dead letters; returns how many rows the
-        commit wrote, None when they were committed already."""
-        ref = self.spec.dead_letter
-        assert ref is not None, "validated: dead_letter expectations need a dead_letter table"
-        app_id = dead_letter_app_id(self.spec, sink_name)
-        # Sinks written at once share the dead-letter table: one writer at a time (schemas may merge).
-        with self._dead_letter_lock:
-            table = self.log.state(ref)
-            recorded = table.txn_version(app_id)
-            if recorded is not None and recorded >= state.txn_version:
-                return None
-            slice_key = self.spec.slice_key
-            writer = txn_writer(rows, "append" if slice_key is None else "overwrite", app_id, state.txn_version)
-            writer = writer.option("mergeSchema", "true")
-            if slice_key is not None:  # a new run of a slice replaces its dead letters
-                where = f"_sink = {sql_literal(sink_name)} AND _slice = {sql_literal(slice_key)}"
-                writer = writer.option("replaceWhere", where)
-            try:
-                save(writer, ref)
-            except Exception as exc:
-                raise RunError(
-                    f"dead-letter write to {ref.target} failed: {first_line(exc)}",
-                    sink=sink_name,
-                    batch_id=state.batch_id,
-                ) from exc
-            commit = self.log.commit_carrying(ref, table, app_id, state.txn_version)
-            written = commit.metrics.get("numOutputRows", 0) if commit is not None else 0
-            log.info(
-                "batch %s sink %s: %d dead letter(s) -> %s txn %s@%s",
-                state.batch_id,
-                sink_name,
-                written,
-                ref.target,
-                app_id,
-                state.txn_version,
-            )
-            return written
 
     def _replace_where(self, sink: SinkSpec, state: BatchState) -> str | None:
         """The predicate an overwrite replaces: the sink's own, else (batch mode) the slice's."""
@@ -426,8 +571,8 @@ class FanOutRun:
         and its txn entries (what makes replays safe) would be lost without a word."""
         states = {}
         for sink in self.spec.sinks:
-            before = self.log.known(sink.ref)
-            now = self.log.state(sink.ref)
+            before = self.delta_log.known(sink.ref)
+            now = self.delta_log.state(sink.ref)
             if before is not None and (
                 not now.exists or now.table_id != before.table_id or (now.version or 0) < (before.version or 0)
             ):

@@ -44,8 +44,9 @@ def _sink_exprs(sink: SinkSpec) -> list[str]:
     return exprs
 
 
-def sink_rows(frame: DataFrame, sink: SinkSpec, params: Mapping[str, Scalar]) -> DataFrame:
-    """The rows ``sink`` writes (before any aggregate): where -> columns -> dedupe -> select."""
+def sink_rows(frame: DataFrame, sink: SinkSpec, params: Mapping[str, Scalar], keep: tuple[str, ...] = ()) -> DataFrame:
+    """The rows ``sink`` writes (before any aggregate): where -> columns -> dedupe -> select.
+    ``keep``: columns of ``frame`` carried through ``select`` (a view's change sign)."""
     out = with_params(frame, _sink_exprs(sink), params)
     if sink.where:
         out = out.where(expr(sink.where))
@@ -54,8 +55,8 @@ def sink_rows(frame: DataFrame, sink: SinkSpec, params: Mapping[str, Scalar]) ->
     if sink.dedupe is not None:
         out = dedupe(out, list(sink.dedupe.keys), sink.dedupe.order_by)
     if sink.select:
-        keep = [c for c in out.columns if c.startswith(PARAM_COLUMN_PREFIX)]
-        out = out.select(*[expr(s) for s in sink.select], *keep)
+        hidden = [c for c in out.columns if c.startswith(PARAM_COLUMN_PREFIX) or c in keep]
+        out = out.select(*[expr(s) for s in sink.select], *hidden)
     return drop_params(out)
 
 
@@ -120,11 +121,19 @@ def touched_groups(rows: DataFrame, aggregate: AggregateSpec) -> DataFrame:
     return group_columns(rows, aggregate).select(*aggregate.touch_columns).distinct()
 
 
-def aggregate_groups(rows: DataFrame, aggregate: AggregateSpec, params: Mapping[str, Scalar]) -> DataFrame:
+def aggregate_groups(
+    rows: DataFrame,
+    aggregate: AggregateSpec,
+    params: Mapping[str, Scalar],
+    extra: Mapping[str, Column] | None = None,
+    extra_sql: list[str] | None = None,
+) -> DataFrame:
     """The aggregate of ``rows``: one row per group (window bounds, group_by), measures named as
-    in the spec."""
-    keyed = with_params(rows, list(aggregate.measures.values()), params)
+    in the spec, then the ``extra`` aggregates (whose SQL, ``extra_sql``, may use parameters)."""
+    keyed = with_params(rows, list(aggregate.measures.values()) + (extra_sql or []), params)
     measures = [expr(sql).alias(name) for name, sql in aggregate.measures.items()]
+    measures += [column.alias(name) for name, column in (extra or {}).items()]
+    names = [*aggregate.measures, *(extra or {})]
     if aggregate.window is None:
         return keyed.groupBy(*aggregate.group_by).agg(*measures)
     grouped = keyed.groupBy(_window_column(aggregate.window).alias("__fanout_window"), *aggregate.group_by)
@@ -132,7 +141,7 @@ def aggregate_groups(rows: DataFrame, aggregate: AggregateSpec, params: Mapping[
         F.col("__fanout_window.start").alias(WINDOW_START),
         F.col("__fanout_window.end").alias(WINDOW_END),
         *aggregate.group_by,
-        *aggregate.measures,
+        *names,
     )
 
 

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from airflow_fanout.spec.naming import sink_app_id
 from airflow_fanout.spec.validate import parse_spec
-from airflow_fanout.status import WatchedSink, lagging
+from airflow_fanout.status import WatchedSink, lagging, watch
 from airflow_fanout.triggers.delta_txn import DeltaTxnTrigger
 
 
@@ -77,10 +77,15 @@ class DeltaTxnSensor(BaseSensorOperator):
             if report_sinks is not None:
                 if sink.name not in report_sinks:
                     continue  # the run wrote no batch: nothing to wait for
+                # the report has the exact version, also for a view (an upstream table version)
                 expected = int(report_sinks[sink.name]["txn_version"])
+                out.append(WatchedSink(sink.name, sink.path, sink_app_id(spec, sink), expected))
             else:
                 expected = int(self.expected_version) if self.expected_version is not None else 0
-            out.append(WatchedSink(sink.name, sink.path, sink_app_id(spec, sink), expected))
+                try:
+                    out.append(watch(spec, sink, expected))
+                except ValueError as exc:
+                    raise AirflowException(str(exc)) from exc
         return out
 
     def poke(self, context: Context) -> bool:

@@ -10,6 +10,7 @@ from airflow_fanout.spec.model import (
     SliceSpec,
     SourceSpec,
     TableRef,
+    TombstoneSpec,
     Trigger,
 )
 from airflow_fanout.spec.naming import txn_app_id
@@ -25,6 +26,7 @@ __all__ = [
     "SliceSpec",
     "SourceSpec",
     "TableRef",
+    "TombstoneSpec",
     "Trigger",
     "load_spec_file",
     "parse_spec",

@@ -10,6 +10,8 @@ SinkMode = Literal["append", "overwrite", "merge"]
 RunMode = Literal["stream", "batch"]
 WhenMatched = Literal["update", "ignore"]
 SourceFormat = Literal["delta", "json", "parquet", "csv", "rate", "table"]
+#: How a sink reading ``from`` another keeps up with it (see ``FanOutSpec.view_kind``).
+ViewKind = Literal["aggregate", "keyed", "changes"]
 
 SPEC_VERSION = 1
 DEFAULT_MAX_PARALLEL_SINKS = 4
@@ -114,14 +116,63 @@ class DedupeSpec:
     order_by: str | None = None
 
 
+#: Validity columns of an SCD type 2 table: a version of a key is valid from ``__start_at``
+#: (inclusive) to ``__end_at`` (exclusive; null while current), both sequence values.
+SCD_START = "__start_at"
+SCD_END = "__end_at"
+DEFAULT_TOMBSTONE_RETENTION = "7 days"
+
+
+@dataclass(frozen=True)
+class TombstoneSpec:
+    """Where a CDC sink keeps its tombstones (key + sequence of each delete) and for how long.
+    ``path``/``table`` unset: ``<sink path>/_fanout_tombstones`` (``<sink table>__fanout_tombstones``)."""
+
+    retention: str = DEFAULT_TOMBSTONE_RETENTION
+    path: str | None = None
+    table: str | None = None
+
+
 @dataclass(frozen=True)
 class MergeSpec:
     keys: tuple[str, ...]
-    sequence_by: str | None = None
+    #: the columns that order the changes of one key (later wins), compared left to right
+    sequence_by: tuple[str, ...] = ()
     delete_when: str | None = None
     #: ``update``: an upsert; ``ignore``: insert new keys only, never touch an existing row (an
     #: insert-only MERGE, which Delta runs without rewriting any target file).
     when_matched: WhenMatched = "update"
+    #: tombstones of deletes (CDC sinks with ``sequence_by`` and ``delete_when``); None: off
+    tombstones: TombstoneSpec | None = None
+    #: 1: one row per key (the latest); 2: one row per version of a key, with validity columns
+    scd_type: Literal[1, 2] = 1
+
+    @property
+    def table_keys(self) -> tuple[str, ...]:
+        """The columns that identify one row of the table (an SCD 2 table holds a row per version)."""
+        return (*self.keys, SCD_START) if self.scd_type == 2 else self.keys
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> MergeSpec:
+        sequence = doc.get("sequence_by", ())
+        sequence_by = (sequence,) if isinstance(sequence, str) else tuple(sequence)
+        tombstones: TombstoneSpec | None = None
+        setting = doc.get("tombstones", True)
+        if setting is not False and sequence_by and doc.get("delete_when") is not None:
+            options = setting if isinstance(setting, dict) else {}
+            tombstones = TombstoneSpec(
+                retention=options.get("retention", DEFAULT_TOMBSTONE_RETENTION),
+                path=options.get("path"),
+                table=options.get("table"),
+            )
+        return cls(
+            keys=tuple(doc.get("keys", ())),
+            sequence_by=sequence_by,
+            delete_when=doc.get("delete_when"),
+            when_matched=doc.get("when_matched", "update"),
+            tombstones=tombstones,
+            scd_type=2 if doc.get("scd_type") == 2 else 1,
+        )
 
 
 @dataclass(frozen=True)
@@ -201,6 +252,18 @@ class SinkSpec:
         return TableRef(self.path, self.table)
 
     @property
+    def tombstone_ref(self) -> TableRef | None:
+        """Where this CDC sink keeps its tombstones (None: it keeps none)."""
+        if self.merge is None or self.merge.tombstones is None:
+            return None
+        tombstones = self.merge.tombstones
+        if tombstones.path is not None or tombstones.table is not None:
+            return TableRef(tombstones.path, tombstones.table)
+        if self.path is not None:
+            return TableRef(path=self.path.rstrip("/") + "/_fanout_tombstones")
+        return TableRef(table=f"{self.table}__fanout_tombstones")
+
+    @property
     def merge_keys(self) -> tuple[str, ...]:
         """Keys of a merge sink: declared ones, or the group columns of an aggregate."""
         if self.merge is not None:
@@ -223,16 +286,7 @@ class SinkSpec:
             columns=dict(doc.get("columns", {})),
             select=tuple(doc.get("select", ())),
             dedupe=DedupeSpec(tuple(dd["keys"]), dd.get("order_by")) if dd else None,
-            merge=(
-                MergeSpec(
-                    tuple(mg.get("keys", ())),
-                    mg.get("sequence_by"),
-                    mg.get("delete_when"),
-                    mg.get("when_matched", "update"),
-                )
-                if mg
-                else None
-            ),
+            merge=MergeSpec.from_dict(mg) if mg is not None else None,
             replace_where=doc.get("replace_where"),
             aggregate=(
                 AggregateSpec(
@@ -274,6 +328,48 @@ class FanOutSpec:
     @property
     def slice_key(self) -> str | None:
         return self.run.slice.key if self.run.slice else None
+
+    def view_kind(self, sink: SinkSpec) -> ViewKind | None:
+        """How ``sink`` follows its upstream table, when it is a view of it:
+
+        - ``aggregate``: an aggregate ``from`` any sink, equal to the same aggregate over the
+          upstream table after every batch;
+        - ``keyed``: a ``merge`` sink ``from`` a ``merge`` (or aggregate) sink: one row per upstream
+          key, equal to the upstream table filtered and projected by the sink's transforms;
+        - ``changes``: an ``append`` sink ``from`` a ``merge`` sink: a log of the upstream table's
+          changes (inserts, update pre/post images, deletes).
+
+        Views are maintained from the upstream table's Change Data Feed. None: the sink reads its
+        upstream's rows of each batch (an upstream that appends), or reads the source."""
+        if sink.upstream is None:
+            return None
+        if sink.aggregate is not None:
+            return "aggregate"
+        if self.sink(sink.upstream).mode != "merge":
+            return None
+        return "keyed" if sink.mode == "merge" else "changes"
+
+    def table_keys(self, sink: SinkSpec) -> tuple[str, ...]:
+        """The columns that identify one row of ``sink``'s table: its merge keys (plus
+        ``__start_at`` for SCD type 2), an aggregate's group columns, a keyed view's upstream keys;
+        empty for tables without keys (append, overwrite, a log of changes)."""
+        if sink.aggregate is not None:
+            return sink.aggregate.group_columns
+        if self.view_kind(sink) == "keyed":
+            assert sink.upstream is not None
+            return self.table_keys(self.sink(sink.upstream))
+        if sink.mode == "merge" and sink.merge is not None:
+            return sink.merge.table_keys
+        return ()
+
+    def appends_rows(self, sink: SinkSpec) -> bool:
+        """Whether each commit of ``sink`` only appends its rows of the batch (a stream's append
+        sinks): its changes in that commit are exactly those rows, no Change Data Feed needed."""
+        return self.run.mode == "stream" and sink.mode == "append" and self.view_kind(sink) in (None, "changes")
+
+    def feeds_views(self, sink: SinkSpec) -> bool:
+        """Whether some view reads ``from`` ``sink`` (its table then records its changes)."""
+        return any(s.upstream == sink.name and self.view_kind(s) is not None for s in self.sinks)
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> FanOutSpec:

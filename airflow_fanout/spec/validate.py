@@ -54,6 +54,14 @@ def _schema_issues(doc: Mapping[str, Any]) -> list[SpecIssue]:
     validator = _SpecValidator(spec_schema())
     issues = []
     for error in validator.iter_errors(doc):
+        if error.validator == "oneOf" and error.context:
+            if all(e.validator == "required" for e in error.context):
+                names = " or ".join(repr(e.validator_value[0]) for e in error.context if e.validator_value)
+                issues.append(SpecIssue(json_path(list(error.absolute_path)), f"needs {names}"))
+                continue
+            # "x is not valid under any of the given schemas" says nothing: name what fits best
+            # (the alternative of the same JSON type as the value, e.g. the list or the object).
+            error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator not in ("type", "const")))
         path = list(error.absolute_path)
         issues.append(SpecIssue(json_path(path), _schema_message(error)))
     return sorted(issues, key=lambda i: (i.path, i.message))
@@ -160,7 +168,9 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
                     f"target {target!r} is also written by sinks[{targets[norm]}]",
                 )
             targets.setdefault(norm, i)
-        issues.extend(_sink_mode_issues(base, sink, run))
+        upstream = next((s for s in sinks if s["name"] == sink.get("from") and s is not sink), None)
+        is_view = upstream is not None and upstream.get("mode") == "merge"
+        issues.extend(_sink_mode_issues(base, sink, run, is_view=is_view))
 
     for name in BUILTIN_PARAMS:
         if name in doc.get("params", {}):
@@ -192,7 +202,8 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
             add(f"sinks[{i}].from", f"unknown sink {upstream!r}")
         elif upstream == sink["name"]:
             add(f"sinks[{i}].from", "a sink cannot read from itself")
-    issues.extend(_cycle_issues(sinks, names))
+    cycles = _cycle_issues(sinks, names)
+    issues.extend(cycles or _view_issues(sinks))  # views are judged once the 'from' graph is sound
 
     for path, expr in sql_fields(doc):
         problem = lexical_problem(expr)
@@ -204,12 +215,14 @@ def _semantic_issues(doc: Mapping[str, Any], params: Mapping[str, Scalar]) -> li
     return issues
 
 
-def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]) -> list[SpecIssue]:
+def _sink_mode_issues(
+    base: str, sink: Mapping[str, Any], run: Mapping[str, Any], *, is_view: bool = False
+) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
     mode = sink["mode"]
     merge, aggregate = sink.get("merge"), sink.get("aggregate")
     if mode == "merge":
-        if aggregate is None and not (merge and merge.get("keys")):
+        if aggregate is None and not is_view and not (merge and merge.get("keys")):
             issues.append(SpecIssue(f"{base}.merge.keys", "required for mode 'merge'"))
     elif merge is not None:
         issues.append(SpecIssue(f"{base}.merge", f"only for mode 'merge', not {mode!r}"))
@@ -222,6 +235,8 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
                     f"'ignore' never touches an existing row, so {' and '.join(acting)} would never apply",
                 )
             )
+    if not is_view:  # a view's merge block takes no CDC settings at all (_view_issues)
+        issues.extend(_cdc_issues(base, merge or {}))
     if mode == "overwrite" and "replace_where" not in sink and run["mode"] != "batch":
         issues.append(
             SpecIssue(f"{base}.replace_where", "required for mode 'overwrite' in a stream (which slice to replace)")
@@ -231,14 +246,14 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
     if aggregate is not None:
         if mode != "merge":
             issues.append(
-                SpecIssue(f"{base}.mode", "an aggregate sink must use mode 'merge' (groups are recomputed and merged)")
+                SpecIssue(f"{base}.mode", "an aggregate sink must use mode 'merge' (its groups are updated in place)")
             )
         if "from" not in sink:
             issues.append(
                 SpecIssue(
                     f"{base}.from",
-                    "an aggregate sink must read 'from' an upstream sink (its groups are "
-                    "recomputed from that table so windows that span batches stay correct)",
+                    "an aggregate sink must read 'from' an upstream sink (it is kept equal to the "
+                    "aggregate over that table, whatever the batches)",
                 )
             )
         if merge and merge.get("keys"):
@@ -262,6 +277,94 @@ def _sink_mode_issues(base: str, sink: Mapping[str, Any], run: Mapping[str, Any]
                     f"{base}.aggregate.group_by", "a session window needs group_by (sessions are per key, e.g. user_id)"
                 )
             )
+    return issues
+
+
+def _cdc_issues(base: str, merge: Mapping[str, Any]) -> list[SpecIssue]:
+    """``sequence_by``, tombstones and SCD type 2 go together."""
+    issues: list[SpecIssue] = []
+    sequenced, deletes = "sequence_by" in merge, "delete_when" in merge
+    if merge.get("scd_type") == 2:
+        if not sequenced:
+            issues.append(
+                SpecIssue(f"{base}.merge.scd_type", "SCD type 2 needs sequence_by (it orders the versions of a key)")
+            )
+        if merge.get("when_matched") == "ignore":
+            issues.append(SpecIssue(f"{base}.merge.when_matched", "'ignore' cannot keep a history (scd_type 2)"))
+    tombstones = merge.get("tombstones")
+    if isinstance(tombstones, dict):
+        if not (sequenced and deletes):
+            issues.append(
+                SpecIssue(
+                    f"{base}.merge.tombstones",
+                    "tombstones need sequence_by and delete_when (a tombstone is a deleted key and its sequence)",
+                )
+            )
+        if "path" in tombstones and "table" in tombstones:
+            issues.append(SpecIssue(f"{base}.merge.tombstones", "give 'path' or 'table', not both"))
+    return issues
+
+
+def _upstream_keys(sink: Mapping[str, Any]) -> list[str] | None:
+    """The columns that identify a row of a (raw) upstream sink's table, None when it has none."""
+    aggregate = sink.get("aggregate")
+    if aggregate is not None:
+        window = ["window_start", "window_end"] if aggregate.get("window") else []
+        return window + list(aggregate.get("group_by", []))
+    merge = sink.get("merge") or {}
+    if sink.get("mode") != "merge" or not merge.get("keys"):
+        return None
+    return list(merge["keys"]) + (["__start_at"] if merge.get("scd_type") == 2 else [])
+
+
+def _view_issues(sinks: list[Mapping[str, Any]]) -> list[SpecIssue]:
+    """A sink reading ``from`` a merge sink (or any aggregate) is a view of that table: what it
+    may and may not set (see docs/spec.md, "Views")."""
+    by_name = {s["name"]: s for s in sinks}
+    issues: list[SpecIssue] = []
+    for i, sink in enumerate(sinks):
+        base, upstream = f"sinks[{i}]", by_name.get(sink.get("from", ""))
+        if upstream is None or upstream is sink:
+            continue
+        aggregate = sink.get("aggregate") is not None
+        if not aggregate and upstream.get("mode") != "merge":
+            continue  # reads the upstream's rows of each batch: not a view
+        name = upstream["name"]
+        if "dedupe" in sink:
+            issues.append(
+                SpecIssue(
+                    f"{base}.dedupe",
+                    f"a view of {name!r} holds the rows of its table (one per key): dedupe {name!r} instead",
+                )
+            )
+        if aggregate:
+            continue
+        if sink["mode"] == "overwrite":
+            issues.append(
+                SpecIssue(
+                    f"{base}.mode",
+                    f"a sink reading 'from' merge sink {name!r} is a view of its table: use 'merge' (kept equal "
+                    f"to its query over {name!r}) or 'append' (a log of the changes of {name!r})",
+                )
+            )
+        merge = sink.get("merge") or {}
+        keys = _upstream_keys(upstream)
+        if "keys" in merge and keys is not None and list(merge["keys"]) != keys:
+            issues.append(
+                SpecIssue(
+                    f"{base}.merge.keys",
+                    f"a view of {name!r} has its keys {keys}; leave merge.keys out or set exactly those",
+                )
+            )
+        for key in ("sequence_by", "delete_when", "when_matched", "tombstones", "scd_type"):
+            if key in merge:
+                issues.append(
+                    SpecIssue(
+                        f"{base}.merge.{key}",
+                        f"a view of {name!r} follows its changes (updates, deletes, order): {key} is for sinks "
+                        "reading the source",
+                    )
+                )
     return issues
 
 

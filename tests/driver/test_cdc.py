@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,77 @@ def test_first_batch_append_is_skipped_on_replay(spark: Any, tmp_path: Path) -> 
     for name in ("first_seen", "customers"):
         assert DeltaTable(str(tmp_path / name)).version() == 0, name
         assert len(rows(str(tmp_path / name))) == 2, name
+
+
+ORDERED_SCHEMA = "customer_id STRING, name STRING, _ts LONG, _seq LONG, _op STRING"
+#: (customer_id, name, _ts, _op) per landing batch; _seq breaks ties and is unique
+OUT_OF_ORDER: list[list[tuple[str, str | None, int, str]]] = [
+    [("c1", "Ann", 1, "INSERT"), ("c2", "Vic", 1, "INSERT"), ("c3", "Cy", 5, "INSERT")],
+    [("c1", None, 10, "DELETE"), ("c2", "Val", 3, "UPDATE"), ("c4", None, 4, "DELETE")],
+    # stale: c1 older than its delete, c2 older than Val, c4 older than its delete; c3 joins vip
+    [("c1", "Stale", 7, "UPDATE"), ("c2", "Bob", 2, "UPDATE"), ("c4", "Dee", 2, "INSERT"), ("c3", "Vera", 6, "UPDATE")],
+    [("c1", "Ann", 12, "INSERT"), ("c3", "Carl", 8, "UPDATE")],  # c3 leaves vip
+]
+
+
+def out_of_order_spec(root: Path, retention: str = "7 days") -> dict[str, Any]:
+    merge = {"keys": ["customer_id"], "sequence_by": ["_ts", "_seq"], "delete_when": "_op = 'DELETE'"}
+    sinks: list[dict[str, Any]] = [
+        {
+            "name": "customers",
+            "path": str(root / "customers"),
+            "mode": "merge",
+            "merge": {**merge, "tombstones": {"retention": retention}},
+        },
+        {"name": "history", "path": str(root / "history"), "mode": "merge", "merge": {**merge, "scd_type": 2}},
+        {"name": "vip", "from": "customers", "path": str(root / "vip"), "mode": "merge", "where": "name LIKE 'V%'"},
+    ]
+    return json_stream_spec(root, "crm", sinks, schema=ORDERED_SCHEMA, folder="changes")
+
+
+def test_tombstones_and_history_hold_whatever_the_arrival_order(spark: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "changes"
+    folder.mkdir()
+    seq = 0
+    for i, batch in enumerate(OUT_OF_ORDER):
+        lines = []
+        for key, name, ts, op in batch:
+            seq += 1
+            lines.append(json.dumps({"customer_id": key, "name": name, "_ts": ts, "_seq": seq, "_op": op}))
+        (folder / f"changes-{i}.json").write_text("\n".join(lines) + "\n")
+        os.utime(folder / f"changes-{i}.json", (1_700_000_000 + i, 1_700_000_000 + i))
+    FanOutRun(spark, parse_spec(out_of_order_spec(tmp_path))).run()
+
+    # c1's stale update (ts 7) arrived after its delete (ts 10): the tombstone keeps it out;
+    # c4's insert (ts 2) arrived after its delete (ts 4), which had deleted nothing.
+    customers = {r["customer_id"]: (r["name"], r["_ts"]) for r in rows(str(tmp_path / "customers"))}
+    assert customers == {"c1": ("Ann", 12), "c2": ("Val", 3), "c3": ("Carl", 8)}
+    tombstones = {(r["customer_id"], r["_ts"]) for r in rows(str(tmp_path / "customers" / "_fanout_tombstones"))}
+    assert tombstones == {("c1", 10), ("c4", 4)}
+    assert txn(str(tmp_path / "customers" / "_fanout_tombstones"), "crm._tombstones.customers") == 3
+
+    # SCD type 2: every version where its sequence puts it, ended by the next version or delete.
+    history = sorted(
+        (r["customer_id"], r["name"], r["__start_at"]["_ts"], r["__end_at"]["_ts"] if r["__end_at"] else None)
+        for r in rows(str(tmp_path / "history"))
+    )
+    assert history == [
+        ("c1", "Ann", 1, 7),
+        ("c1", "Ann", 12, None),
+        ("c1", "Stale", 7, 10),
+        ("c2", "Bob", 2, 3),
+        ("c2", "Val", 3, None),
+        ("c2", "Vic", 1, 2),
+        ("c3", "Carl", 8, None),
+        ("c3", "Cy", 5, 6),
+        ("c3", "Vera", 6, 8),
+        ("c4", "Dee", 2, 4),
+    ]
+
+    # The view follows customers: c3 joined (Vera) and left (Carl), c2 moved from Vic to Val.
+    assert {r["customer_id"]: r["name"] for r in rows(str(tmp_path / "vip"))} == {"c2": "Val"}
+
+    # Tombstones past their retention are deleted when a run starts.
+    time.sleep(1.1)
+    FanOutRun(spark, parse_spec(out_of_order_spec(tmp_path, retention="1 second"))).run()
+    assert rows(str(tmp_path / "customers" / "_fanout_tombstones")) == []

@@ -39,6 +39,7 @@ CATEGORIES = frozenset(
         "aggregate",
         "batch_slice",
         "trigger",
+        "views",
         "params",
         "sql_lexical",
         "sql_grammar",

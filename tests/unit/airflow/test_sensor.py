@@ -60,16 +60,24 @@ def test_waits_for_the_versions_in_the_run_report(tmp_path: Path) -> None:
     assert DeltaTxnSensor(task_id="w", spec=doc, report_task_id="fan_out").poke(context({"sinks": {}})) is True
 
 
-def test_backfill_slice_watch_uses_the_slice_app_ids(tmp_path: Path) -> None:
+def test_backfill_slice_watch_uses_the_slice_app_ids_and_the_views_upstream_commit(tmp_path: Path) -> None:
     doc = medallion_backfill_spec(tmp_path)
     sensor = DeltaTxnSensor(task_id="wait", spec=doc, spec_params={"ds": "2026-11-02"})
-    watched = sensor.watched(context())
-    assert [w.txn_app_id for w in watched] == [f"shop_backfill.{n}.2026-11-02" for n in ("bronze", "silver", "gold")]
-    for w in watched:
+    bronze, silver, gold = sensor.watched(context())
+    assert [bronze.txn_app_id, silver.txn_app_id] == [f"shop_backfill.{n}.2026-11-02" for n in ("bronze", "silver")]
+    # gold is a view of silver's table: it records silver versions under one app id for all slices
+    assert (gold.txn_app_id, gold.after) == ("shop_backfill.gold", silver)
+    for w in (bronze, silver):
         commit(w.path, w.txn_app_id.replace("11-02", "11-01"), 0)  # another day only
+    commit(gold.path, "shop_backfill.gold", 0)
     assert sensor.poke(context()) is False
-    for w in watched:
-        commit(w.path, w.txn_app_id, 0)
+    assert gold.target() is None  # silver has not written the day yet
+    for w in (bronze, silver):
+        commit(w.path, w.txn_app_id, 0)  # silver's version 1 holds the day
+    commit(silver.path, "shop_backfill.silver.2026-11-03", 0)  # a later commit of another day
+    assert gold.target() == 1
+    assert sensor.poke(context()) is False  # gold still at silver version 0
+    commit(gold.path, "shop_backfill.gold", 1)
     assert sensor.poke(context()) is True
 
 
@@ -81,7 +89,7 @@ def test_timeout_names_each_lagging_sink(tmp_path: Path) -> None:
         sensor.execute(context())
     message = str(info.value)
     assert "bronze" in message and "txn shop_events.bronze at 1, expected >= 3" in message
-    assert "txn shop_events.gold at nothing, expected >= 3" in message
+    assert "gold" in message and "a view of silver, waiting for silver to commit txn shop_events.silver >= 3" in message
 
 
 def test_stream_spec_needs_a_target(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow_fanout.driver.plan import SOURCE, BatchPlan, consumers, plan_batch
+from airflow_fanout.driver.plan import SOURCE, BatchPlan, ChangeRange, consumers, plan_batch, plan_range
 from airflow_fanout.spec import FanOutSpec, parse_spec
 
 
@@ -178,3 +178,28 @@ def test_schedule_puts_a_sink_whose_upstream_is_written_before_independent_route
     waiting = [n for n in plan.schedule if n != "bronze"]
     assert [n for n in waiting if plan.ready(n, {})] == ["r1", "r2", "r3"]
     assert next(n for n in waiting if plan.ready(n, {"bronze": 1})) == "hourly"
+
+
+def test_a_cdc_sink_with_tombstones_persists_its_rows() -> None:
+    merge: dict[str, Any] = {"keys": ["id"], "sequence_by": "ts", "delete_when": "op = 'D'"}
+    cdc = {"name": "cdc", "mode": "merge", "path": "/lake/cdc", "merge": merge}
+    assert make_spec([cdc]).sink("cdc").tombstone_ref is not None
+    assert plan_batch(make_spec([cdc])).persist == frozenset({"cdc"})  # tombstones, then the MERGE
+    merge["tombstones"] = False
+    assert plan_batch(make_spec([cdc])).persist == frozenset()
+
+
+def test_a_view_applies_the_batch_rows_the_feed_or_rebuilds() -> None:
+    # already at the upstream's version: nothing to apply
+    assert plan_range(7, 7, None, rows_only=False) is None
+    # the usual batch: the one commit the upstream just wrote
+    assert plan_range(6, 7, 7, rows_only=False) == ChangeRange(7, 7, "feed")
+    assert plan_range(6, 7, 7, rows_only=True) == ChangeRange(7, 7, "rows")
+    # a replay (upstream skipped) or another commit in between: the feed of the whole range
+    assert plan_range(5, 7, None, rows_only=True) == ChangeRange(6, 7, "feed")
+    assert plan_range(5, 7, 7, rows_only=True) == ChangeRange(6, 7, "feed")
+    # a new view: both tables start now (rows), or the upstream has history (rebuild)
+    assert plan_range(None, 0, 0, rows_only=True) == ChangeRange(0, 0, "rows")
+    assert plan_range(None, 4, 4, rows_only=True) == ChangeRange(-1, 4, "rebuild")
+    assert plan_range(None, 0, 0, rows_only=False) == ChangeRange(-1, 0, "rebuild")
+    assert ChangeRange(6, 7, "feed").describe == "changes of versions 6..7"

@@ -19,7 +19,7 @@ from airflow_fanout.spec import (
     txn_app_id,
 )
 from airflow_fanout.spec.model import DEFAULT_MAX_PARALLEL_SINKS, WINDOW_END, WINDOW_START, WindowSpec
-from airflow_fanout.spec.naming import sink_app_id
+from airflow_fanout.spec.naming import dead_letter_app_id, sink_app_id, tombstone_app_id
 
 
 def doc(mode: str = "stream", **run: Any) -> dict[str, Any]:
@@ -163,3 +163,71 @@ def test_slices_get_distinct_app_ids() -> None:
     one = parse_spec(doc("batch"), {"ds": "2026-11-01"})
     two = parse_spec(doc("batch"), {"ds": "2026-11-02"})
     assert sink_app_id(one, one.sinks[0]) != sink_app_id(two, two.sinks[0])
+
+
+def medallion_with_views() -> FanOutSpec:
+    def sink(name: str, mode: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "mode": mode, "path": f"/lake/{name}", **extra}
+
+    cdc = {"keys": ["id"], "sequence_by": ["ts", "seq"], "delete_when": "op = 'D'"}
+    return parse_spec(
+        {
+            "version": 1,
+            "app_id": "views",
+            "source": {"format": "delta", "path": "/lake/in"},
+            "run": {"mode": "batch", "checkpoint": "/chk", "slice": {"key": "d1", "where": "true"}},
+            "sinks": [
+                sink("bronze", "append"),
+                sink("silver", "merge", merge=cdc),
+                sink("history", "merge", merge={**cdc, "scd_type": 2, "tombstones": False}),
+                sink("route", "merge", **{"from": "silver", "where": "kind = 'a'"}),
+                sink("log", "append", **{"from": "silver"}),
+                sink("copy", "append", **{"from": "bronze"}),
+                sink(
+                    "gold", "merge", **{"from": "bronze"}, aggregate={"group_by": ["k"], "measures": {"n": "count(*)"}}
+                ),
+                sink("of_gold", "merge", **{"from": "gold"}),
+            ],
+        }
+    )
+
+
+def test_views_are_the_sinks_that_follow_an_upstream_table() -> None:
+    spec = medallion_with_views()
+    kinds = {s.name: spec.view_kind(s) for s in spec.sinks}
+    assert kinds == {
+        "bronze": None,
+        "silver": None,
+        "history": None,
+        "route": "keyed",
+        "log": "changes",
+        "copy": None,  # reads bronze's rows of each batch
+        "gold": "aggregate",
+        "of_gold": "keyed",
+    }
+    keys = {s.name: spec.table_keys(s) for s in spec.sinks}
+    assert keys["silver"] == ("id",) and keys["history"] == ("id", "__start_at")
+    assert keys["route"] == ("id",) and keys["of_gold"] == ("k",) and keys["log"] == ()
+    assert [s.name for s in spec.sinks if spec.feeds_views(s)] == ["bronze", "silver", "gold"]
+    # A view is of a table, not of a slice: one app id in every run
+    assert sink_app_id(spec, spec.sink("route")) == "views.route"
+    assert sink_app_id(spec, spec.sink("copy")) == "views.copy.d1"
+    assert dead_letter_app_id(spec, "route") == "views._dead_letter.route"
+    assert tombstone_app_id(spec, spec.sink("silver")) == "views._tombstones.silver.d1"
+
+
+def test_cdc_settings_and_tombstone_tables() -> None:
+    spec = medallion_with_views()
+    silver, history = spec.sink("silver"), spec.sink("history")
+    assert silver.merge is not None and silver.merge.sequence_by == ("ts", "seq")
+    assert silver.tombstone_ref == TableRef(path="/lake/silver/_fanout_tombstones")
+    assert history.merge is not None and history.merge.scd_type == 2 and history.tombstone_ref is None
+    named = SinkSpec.from_dict(
+        {
+            "name": "t",
+            "mode": "merge",
+            "table": "db.t",
+            "merge": {"keys": ["id"], "sequence_by": "ts", "delete_when": "x"},
+        }
+    )
+    assert named.tombstone_ref == TableRef(table="db.t__fanout_tombstones")

@@ -19,6 +19,7 @@ from airflow_fanout.spec import (
     MergeSpec,
     SliceSpec,
     SourceSpec,
+    TombstoneSpec,
     Trigger,
     load_spec_file,
     parse_spec,
@@ -168,7 +169,7 @@ def test_valid_stream_spec_parses_into_typed_model() -> None:
     assert orders.columns == {"amount_cents": "CAST(amount * 100 AS BIGINT)"}
     assert orders.select == ("id", "amount_cents", "ts", "user", "op")
     assert orders.dedupe == DedupeSpec(("id",), "ts DESC")
-    assert orders.merge == MergeSpec(("id",), "ts", "op = 'D'")
+    assert orders.merge == MergeSpec(("id",), ("ts",), "op = 'D'", tombstones=TombstoneSpec())
     assert orders.merge_keys == ("id",)
     assert orders.merge_schema is False
 
@@ -795,3 +796,24 @@ def test_load_spec_file_reports_undecodable_content_as_spec_error(
     assert [i.path for i in info.value.issues] == [""]
     assert info.value.issues[0].message.startswith(f"{bad}: ")
     assert fragment in info.value.issues[0].message
+
+
+def test_view_rules() -> None:
+    doc = stream_doc()
+    silver = doc["sinks"][1]
+    assert silver["mode"] == "merge"
+    doc["sinks"].append({"name": "a_route", "mode": "merge", "path": "/lake/a", "from": silver["name"]})
+    assert validate_spec(doc) == []  # a keyed view needs no merge block: its keys are its upstream's
+    doc["sinks"][-1].update(mode="overwrite", replace_where="true", dedupe={"keys": ["id"]})
+    assert sorted(paths(validate_spec(doc))) == [f"sinks[{len(doc['sinks']) - 1}].{p}" for p in ("dedupe", "mode")]
+    doc["sinks"][-1] = {
+        "name": "a_route",
+        "mode": "merge",
+        "path": "/lake/a",
+        "from": silver["name"],
+        "merge": {"keys": ["other"], "scd_type": 2},
+    }
+    issues = validate_spec(doc)
+    last = len(doc["sinks"]) - 1
+    assert sorted(paths(issues)) == [f"sinks[{last}].merge.keys", f"sinks[{last}].merge.scd_type"]
+    assert any("has its keys ['id']" in i.message for i in issues)
