@@ -86,10 +86,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     from airflow_fanout.status import format_table, sink_statuses
 
     spec = _load(args)
-    rows = [["sink", "table", "version", "txn app id", "txn version", "last commit"]]
+    rows = [["sink", "table", "version", "txn app id", "txn version", "view of", "last commit"]]
     for s in sink_statuses(spec):
         rows.append(
-            [s.sink, s.target, _dash(s.table_version), s.txn_app_id, _dash(s.txn_version), s.last_commit or "-"]
+            [
+                s.sink,
+                s.target,
+                _dash(s.table_version),
+                s.txn_app_id,
+                _dash(s.txn_version),
+                s.follows,
+                s.last_commit or "-",
+            ]
         )
     print(format_table(rows))
     return EXIT_OK

@@ -6,7 +6,7 @@ the sink's app id yet, is "not yet" (``None``), not an error."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from airflow_fanout.spec.model import FanOutSpec, SinkSpec
 from airflow_fanout.spec.naming import sink_app_id
@@ -21,6 +21,19 @@ class SinkStatus:
     table_version: int | None
     txn_version: int | None
     last_commit: str | None
+    #: a view: the sink whose table it follows, and that table's version now (its txn version
+    #: is the upstream version it has caught up with)
+    view_of: str | None = None
+    upstream_version: int | None = None
+
+    @property
+    def follows(self) -> str:
+        """``silver v7 of 9`` for a view two commits behind its upstream; ``-`` otherwise."""
+        if self.view_of is None:
+            return "-"
+        at = "nothing" if self.txn_version is None else f"v{self.txn_version}"
+        now = "-" if self.upstream_version is None else str(self.upstream_version)
+        return f"{self.view_of} {at} of {now}"
 
 
 def sink_status(name: str, target: str, path: str | None, app_id: str) -> SinkStatus:
@@ -32,8 +45,13 @@ def sink_status(name: str, target: str, path: str | None, app_id: str) -> SinkSt
 
 
 def sink_statuses(spec: FanOutSpec) -> list[SinkStatus]:
-    """One ``SinkStatus`` per sink of ``spec``."""
-    return [sink_status(s.name, s.ref.target, s.path, sink_app_id(spec, s)) for s in spec.sinks]
+    """One ``SinkStatus`` per sink of ``spec`` (views with their upstream's version)."""
+    statuses = {s.name: sink_status(s.name, s.ref.target, s.path, sink_app_id(spec, s)) for s in spec.sinks}
+    for sink in spec.sinks:
+        if spec.view_kind(sink) is not None and sink.upstream is not None:
+            upstream = statuses[sink.upstream].table_version
+            statuses[sink.name] = replace(statuses[sink.name], view_of=sink.upstream, upstream_version=upstream)
+    return list(statuses.values())
 
 
 @dataclass(frozen=True)

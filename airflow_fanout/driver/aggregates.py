@@ -23,13 +23,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from airflow_fanout.driver.changes import SIGN
+from airflow_fanout.driver.plan import merge_ranges
+from airflow_fanout.driver.sinks import run_merge
 from airflow_fanout.driver.tables import delta_table, read_table, save, txn_writer
 from airflow_fanout.driver.transforms import (
     aggregate_groups,
@@ -265,22 +267,6 @@ def _touched_predicate(write: AggregateWrite, aggregate: AggregateSpec, touched:
     return predicate
 
 
-def merge_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
-    """``[start, end)`` ranges sorted and joined where they touch, then the closest ones joined
-    until at most ``limit`` remain (a superset: it may read more, never less)."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(ranges):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    while len(merged) > limit:
-        gaps = [merged[i + 1][0] - merged[i][1] for i in range(len(merged) - 1)]
-        i = gaps.index(min(gaps))
-        merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
-    return merged
-
-
 def _in_ranges(column: Column, ranges: list[tuple[int, int]]) -> Column:
     predicate = F.lit(False)
     for start, end in ranges:
@@ -369,8 +355,6 @@ def _region_predicate(write: AggregateWrite, region: DataFrame, keys: list[str],
 # -- the MERGE --------------------------------------------------------------------------------------
 def _merge(write: AggregateWrite, aggregate: AggregateSpec, source: DataFrame) -> None:
     """Apply ``delta``, ``set`` and ``delete`` rows to the aggregate table in one MERGE."""
-    from airflow_fanout.driver.sinks import run_merge  # one place that sets the MERGE's txn id
-
     columns = aggregate.group_columns
     table = read_table(write.session, write.sink.ref).schema
     missing = [f for f in table.fields if f.name not in source.columns]
@@ -414,8 +398,3 @@ def prunable_columns(sink: SinkSpec, upstream_columns: list[str]) -> frozenset[s
     if sink.select:
         kept &= {s.strip().strip("`") for s in sink.select}
     return frozenset(kept)
-
-
-def without_aggregate(sink: SinkSpec) -> SinkSpec:
-    """The aggregate sink's own row transforms (where/columns/select), applied to upstream rows."""
-    return replace(sink, dedupe=None, aggregate=None)

@@ -147,3 +147,19 @@ def plan_range(
     if rows_only and batch_commit is not None and first == batch_commit == upstream_version:
         return ChangeRange(first, upstream_version, "rows")
     return ChangeRange(first, upstream_version, "feed")
+
+
+def merge_ranges(ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges sorted and joined where they touch, then the closest ones joined
+    until at most ``limit`` remain (a superset: it may read more, never less)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    while len(merged) > limit:
+        gaps = [merged[i + 1][0] - merged[i][1] for i in range(len(merged) - 1)]
+        i = gaps.index(min(gaps))
+        merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
+    return merged

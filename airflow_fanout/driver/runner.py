@@ -195,8 +195,11 @@ class FanOutRun:
 
     def _run_slice(self) -> None:
         states = self._table_states()
-        finder = lambda sink, app_id, v: self.delta_log.first_commit(sink.ref, app_id, v)  # noqa: E731
-        version = checkpoint_state.slice_run_version(self.spec, states, finder)
+
+        def first_commit(sink: SinkSpec, app_id: str, version: int) -> int | None:
+            return self.delta_log.first_commit(sink.ref, app_id, version)
+
+        version = checkpoint_state.slice_run_version(self.spec, states, first_commit)
         log.info("slice %s of %s: run version %d", self.spec.slice_key, self.spec.app_id, version)
         self.write_batch(read_slice(self.spark, self.spec), version, tables=states)
 
@@ -337,8 +340,9 @@ class FanOutRun:
             mismatch = explain_mismatch(session, sink, write.rows) if table.exists else None
             detail = f"schema mismatch: {mismatch}" if mismatch else first_line(exc)
             raise RunError(f"write to {sink.ref.target} failed: {detail}", sink=sink.name, batch_id=batch_id) from exc
-        if Tombstones.of(sink) is not None and txn_version % EXPIRE_EVERY == EXPIRE_EVERY - 1:
-            Tombstones.of(sink).expire(session)  # type: ignore[union-attr]  # a long stream expires them too
+        tombstones = Tombstones.of(sink)
+        if tombstones is not None and txn_version % EXPIRE_EVERY == EXPIRE_EVERY - 1:
+            tombstones.expire(session)  # a long-running stream expires them too, not only at start
         commit = self.delta_log.commit_carrying(sink.ref, table, app_id, txn_version)
         result = SinkResult(
             sink=sink.name,

@@ -1,5 +1,6 @@
-"""The medallion spec: bronze (raw append), silver (valid rows, deduplicated, MERGE by id),
-gold (5-minute revenue per event type, recomputed per touched window and MERGEd)."""
+"""The medallion spec: bronze (raw append), silver (the latest valid version of each event, by
+event time; invalid rows to the dead letters), gold (5-minute revenue per event type: a view of
+silver, kept equal to the aggregate over the silver table from silver's changes)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ def medallion_sinks(lake: str) -> list[dict[str, Any]]:
             "name": "silver",
             "path": f"{lake}/silver/events",
             "mode": "merge",
-            "where": "event_id IS NOT NULL AND amount >= 0",
-            "dedupe": {"keys": ["event_id"], "order_by": "event_time DESC"},
-            "merge": {"keys": ["event_id"]},
+            "expect": [
+                {"name": "has_id", "check": "event_id IS NOT NULL"},
+                {"name": "amount_not_negative", "check": "amount >= 0"},
+            ],
+            # a re-sent or corrected event that arrives late never overwrites a newer version
+            "merge": {"keys": ["event_id"], "sequence_by": ["event_time", "amount"]},
         },
         {
             "name": "gold",
@@ -61,6 +65,7 @@ def medallion_stream_spec(root: str | Path, *, files_per_batch: int = 1) -> dict
             "max_parallel_sinks": 4,
         },
         "sinks": medallion_sinks(lake),
+        "dead_letter": {"path": f"{lake}/errors/dead_letter"},
     }
 
 
@@ -78,4 +83,5 @@ def medallion_backfill_spec(root: str | Path, ds: str = "2026-11-01") -> dict[st
             "slice": {"key": ":ds", "where": "event_date = CAST(:ds AS DATE)"},
         },
         "sinks": medallion_sinks(lake),
+        "dead_letter": {"path": f"{lake}/errors/dead_letter"},
     }

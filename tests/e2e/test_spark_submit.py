@@ -56,7 +56,12 @@ def test_run_through_spark_submit_then_rerun_writes_nothing(tmp_path: Path) -> N
     assert status.returncode == 0, status.stderr
     silver_line = next(line for line in status.stdout.splitlines() if line.startswith("silver "))
     assert silver_line.split()[1:5] == [paths["silver"], str(version(paths["silver"])), "shop_events.silver", "1"]
-    assert silver_line.split()[5].startswith("20")  # last commit time, ISO 8601
+    assert silver_line.split()[5:6] == ["-"]  # not a view
+    assert silver_line.split()[6].startswith("20")  # last commit time, ISO 8601
+    gold_line = next(line for line in status.stdout.splitlines() if line.startswith("gold "))
+    at = version(paths["silver"])
+    # gold is a view: its txn version is the silver version it equals, here silver's latest
+    assert gold_line.split()[3:9] == ["shop_events.gold", str(at), "silver", f"v{at}", "of", str(at)]
 
     again = cli("run", str(spec_path), "--master", "local[2]")
     assert again.returncode == 0, again.stderr[-3000:]

@@ -5,8 +5,9 @@ Used by ``tests/reliability/test_kill_loop.py`` (25 kills) and by ``make soak`` 
 
     python -m tests.reliability.killloop --kills 200 --seed 1 --root /tmp/soak
 
-The spec covers every kind of write: a raw append with expectations and a dead letter, a
-deduplicating MERGE, a CDC MERGE with deletes, and a windowed aggregate fed by the MERGE sink.
+The spec covers every kind of write: a raw append with expectations and a dead letter, a route,
+a MERGE sequenced by event time, a CDC MERGE with deletes and tombstones, a windowed aggregate
+view of the MERGE sink and a keyed view (a route) of the CDC sink.
 
 Batch boundaries are not part of the comparison. ``maxFilesPerTrigger`` is a soft limit: when a
 kill lands after the file source logged the files of batch N (``sources/0/N``) but before the
@@ -16,10 +17,10 @@ values and how many batches there were can differ from the clean run; the tables
 clean run makes the point on purpose: it takes every file in one micro-batch. The
 comparison leaves ``_batch_id`` out of the rows and checks it on its own: every file's rows share
 one batch id, batch ids grow with the files, and every sink's txn version is the last batch of
-its own run's checkpoint. The CDC sink sequences changes in arrival order (``seq``), so its final
-state does not depend on which changes shared a batch either (with event-time sequencing a stale
-change after a delete re-inserts a key only when the two land in different batches: the
-documented no-tombstone limit, not a kill effect)."""
+its own run's checkpoint, and every view's txn version is its upstream table's version. The CDC
+sink sequences changes by event time (then arrival) and keeps tombstones, so its final state does
+not depend on which changes shared a batch either: a change older than a delete, landing in a
+later batch, stays out."""
 
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ SINK_KEYS: dict[str, tuple[str, ...] | None] = {
     "silver": ("event_id",),
     "users": ("user_id",),
     "gold": ("window_start", "window_end", "event_type"),
+    "big_spenders": ("user_id",),
 }
+#: view -> the sink whose table it follows (its txn version is that table's version)
+VIEWS = {"gold": "silver", "big_spenders": "users"}
 COMMIT_MARK = " txn "  # a "written" sink log line: "... -> <target> version N txn <app>@<v> in 0.4s"
 
 
@@ -109,18 +113,29 @@ def kill_spec(root: Path, *, one_batch: bool = False) -> dict[str, Any]:
                 "from": "bronze",
                 "path": str(lake / "silver"),
                 "mode": "merge",
-                "dedupe": {"keys": ["event_id"], "order_by": "event_time DESC, seq DESC"},
-                "merge": {"keys": ["event_id"]},
+                "merge": {"keys": ["event_id"], "sequence_by": ["event_time", "seq"]},
             },
             {
-                # CDC: the latest change per user (in arrival order) wins; a refund deletes the row
+                # CDC: the latest change per user (by event time, then arrival) wins; a refund
+                # deletes the row and leaves a tombstone
                 "name": "users",
                 "from": "bronze",
                 "path": str(lake / "users"),
                 "mode": "merge",
                 "columns": {"_seq": "seq"},
                 "select": ["user_id", "event_type", "amount", "event_time", "_seq"],
-                "merge": {"keys": ["user_id"], "sequence_by": "_seq", "delete_when": "event_type = 'refund'"},
+                "merge": {
+                    "keys": ["user_id"],
+                    "sequence_by": ["event_time", "_seq"],
+                    "delete_when": "event_type = 'refund'",
+                },
+            },
+            {
+                "name": "big_spenders",
+                "from": "users",
+                "path": str(lake / "big_spenders"),
+                "mode": "merge",
+                "where": "amount > 250",
             },
             {
                 "name": "gold",
@@ -314,6 +329,11 @@ def check_txn_versions(root: Path, run: str, result: KillLoopResult) -> None:
     result.batches_per_run[run] = last + 1
     for name in [*SINK_KEYS, "dead_letter"]:
         table = DeltaTable(str(root / "lake" / name))
+        if name in VIEWS:
+            upstream = DeltaTable(str(root / "lake" / VIEWS[name])).version()
+            if table.transaction_version(f"{APP_ID}.{name}") != upstream:
+                result.mismatches.append(f"{run}: view {name} is not at {VIEWS[name]}'s version {upstream}")
+            continue
         for app in _app_ids(name):
             version = table.transaction_version(app)
             if version != last:

@@ -37,5 +37,5 @@ def test_random_kills_lose_nothing_and_double_nothing(spark: Any, tmp_path: Path
     assert result.kills >= KILLS
     # The kills must land inside batches, not only while Spark starts.
     assert result.kills_after_a_commit >= KILLS // 3, result.summary()
-    assert set(result.rows_compared) == {"bronze", "refunds", "silver", "users", "gold", "dead_letter"}
+    assert set(result.rows_compared) == {"bronze", "refunds", "silver", "users", "gold", "big_spenders", "dead_letter"}
     assert result.mismatches == [], "\n".join([result.summary(), *result.mismatches])

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import Any
 
-from airflow_fanout.driver.plan import SOURCE, BatchPlan, ChangeRange, consumers, plan_batch, plan_range
+from airflow_fanout.driver.plan import SOURCE, BatchPlan, ChangeRange, consumers, merge_ranges, plan_batch, plan_range
 from airflow_fanout.spec import FanOutSpec, parse_spec
 
 
@@ -203,3 +203,10 @@ def test_a_view_applies_the_batch_rows_the_feed_or_rebuilds() -> None:
     assert plan_range(None, 4, 4, rows_only=True) == ChangeRange(-1, 4, "rebuild")
     assert plan_range(None, 0, 0, rows_only=False) == ChangeRange(-1, 0, "rebuild")
     assert ChangeRange(6, 7, "feed").describe == "changes of versions 6..7"
+
+
+def test_touched_windows_become_few_ranges() -> None:
+    # adjacent windows join; then the closest ranges join until the limit holds
+    assert merge_ranges([(10, 20), (0, 10), (40, 50), (55, 60)], 10) == [(0, 20), (40, 50), (55, 60)]
+    assert merge_ranges([(10, 20), (0, 10), (40, 50), (55, 60)], 2) == [(0, 20), (40, 60)]
+    assert merge_ranges([], 3) == []
