@@ -42,6 +42,7 @@ from airflow_fanout.driver.transforms import (
 )
 from airflow_fanout.spec.measures import MeasurePlan, StateColumn, plan_measures
 from airflow_fanout.spec.model import WINDOW_END, WINDOW_START, AggregateSpec, Scalar, SinkSpec
+from airflow_fanout.spec.params import param_names
 
 log = logging.getLogger("airflow_fanout.driver")
 
@@ -74,6 +75,8 @@ class AggregateWrite:
     table_exists: bool
     rebuild: bool
     record_changes: bool = False
+    #: persists a frame read more than once until the batch ends (the runner unpersists it)
+    keep: Callable[[DataFrame], DataFrame] = lambda frame: frame
 
 
 def measure_plan(sink: SinkSpec, rows: DataFrame, params: Mapping[str, Scalar]) -> MeasurePlan:
@@ -84,6 +87,10 @@ def measure_plan(sink: SinkSpec, rows: DataFrame, params: Mapping[str, Scalar]) 
     plan = plan_measures(aggregate.measures)
     if not plan.decomposable:
         return plan
+    assert plan.rewritten is not None
+    if any(param_names(sql) for sql in plan.rewritten.values()):
+        # the rewritten measures run as MERGE SQL text, where no parameter column exists
+        return MeasurePlan(decomposable=False, reason="a measure uses a :parameter outside its aggregate calls")
     if aggregate.window is not None and aggregate.window.is_session:
         return MeasurePlan(decomposable=False, reason="session windows are recomputed per touched key")
     states = state_frame(rows, aggregate, plan, params)
@@ -165,7 +172,7 @@ def _delta_changes(write: AggregateWrite, aggregate: AggregateSpec) -> DataFrame
     groups = keyed.groupBy(*aggregate.group_columns).agg(*deltas)
     if not plan.has_extrema:
         return groups.withColumn(KIND, F.lit("delta"))
-    groups = groups.persist()
+    groups = write.keep(groups)
     left = groups.where(F.col(_LEFT)).select(*aggregate.group_columns)
     recomputed = _recomputed_groups(write, aggregate, left)
     kept = groups.where(~F.col(_LEFT)).drop(_LEFT).withColumn(KIND, F.lit("delta"))
@@ -217,7 +224,7 @@ def _recomputed_groups(write: AggregateWrite, aggregate: AggregateSpec, touched:
     ``delete`` rows for those no upstream row is in any more. The upstream is read through a
     predicate on the touched windows (or group values), so Delta reads only their files."""
     columns = aggregate.group_columns
-    touched = touched.select(*columns).distinct().persist()
+    touched = write.keep(touched.select(*columns).distinct())
     predicate = _touched_predicate(write, aggregate, touched)
     rows = group_columns(write.upstream_rows(predicate), aggregate)
     condition = expr(null_safe_join_condition("u", "g", columns))
@@ -301,7 +308,7 @@ def _session_changes(write: AggregateWrite, aggregate: AggregateSpec) -> DataFra
     bounds = overlapping.groupBy(*[F.col(f"h.`{k}`").alias(k) for k in keys]).agg(
         F.min(f"e.{WINDOW_START}").alias("s"), F.max(f"e.{WINDOW_END}").alias("e")
     )
-    region = (
+    region = write.keep(
         hull.alias("h")
         .join(bounds.alias("b"), expr(null_safe_join_condition("h", "b", keys)), "left")
         .select(
@@ -309,7 +316,6 @@ def _session_changes(write: AggregateWrite, aggregate: AggregateSpec) -> DataFra
             F.least(F.col("h.lo"), F.coalesce(F.col("b.s"), F.col("h.lo"))).alias(_REGION_START),
             F.greatest(F.col("h.hi"), F.coalesce(F.col("b.e"), F.col("h.hi"))).alias(_REGION_END),
         )
-        .persist()
     )
     predicate = _region_predicate(write, region, keys, time)
     rows = write.upstream_rows(predicate)

@@ -319,7 +319,14 @@ class FanOutRun:
             result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped", table.version, 0, 0.0)
             log.info(result.log_line(batch_id))
             return result
-        counts = self._check_quality(sink, state)
+        try:
+            counts = self._check_quality(sink, state)
+        except RunError:
+            raise
+        except Exception as exc:  # computing the sink's rows failed (bad data, a raise_error())
+            raise RunError(
+                f"rows for {sink.ref.target} failed: {first_line(exc)}", sink=sink.name, batch_id=batch_id
+            ) from exc
         session = self._sessions[sink.name]
         session.sparkContext.setJobDescription(f"fanout {self.spec.app_id} batch {batch_id} sink {sink.name}")
         write = SinkWrite(
@@ -408,6 +415,7 @@ class FanOutRun:
                 table_exists=table.exists,
                 batch_rows=state.frames.get(upstream.name),
                 record_changes=self.spec.feeds_views(sink),
+                keep=lambda frame: state.keep(frame.persist(StorageLevel.MEMORY_AND_DISK)),
             )
             write = self._rebuild_if_reshaped(write)
             write.session.sparkContext.setJobDescription(
@@ -415,6 +423,8 @@ class FanOutRun:
             )
             try:
                 counts = self._apply_view(write, state)
+            except RunError:
+                raise
             except Exception as exc:
                 if not (missing_feed(exc) and write.range.source == "feed"):
                     raise RunError(
@@ -450,11 +460,11 @@ class FanOutRun:
     def _apply_view(self, write: ViewWrite, state: BatchState) -> QualityCounts | None:
         """Read the upstream's changes, check the view's expectations on what enters it, write."""
         sink = write.sink
-        changes = state.keep(upstream_changes(write).persist(StorageLevel.MEMORY_AND_DISK))
+        changes = write.keep(upstream_changes(write))
         rows = view_rows(write, changes)
         flagged = counts = None
         if sink.expect:
-            flagged = state.keep(flag_rows(rows, sink.expect, state.params).persist(StorageLevel.MEMORY_AND_DISK))
+            flagged = write.keep(flag_rows(rows, sink.expect, state.params))
             entering = flagged.where(F.col(SIGN) > 0).drop(SIGN) if write.kind == "aggregate" else flagged
             counts = self._check_quality(sink, state, entering, write.txn_version)
         plan = self._aggregate_plan(write) if write.kind == "aggregate" else None

@@ -62,6 +62,8 @@ class ViewWrite:
     batch_rows: DataFrame | None = None
     #: the view's table records its changes (another view reads from it)
     record_changes: bool = False
+    #: persists a frame read more than once until the batch ends
+    keep: Callable[[DataFrame], DataFrame] = lambda frame: frame
 
     @property
     def txn_version(self) -> int:
@@ -137,6 +139,7 @@ def write_view(
                 table_exists=write.table_exists,
                 rebuild=write.range.source == "rebuild",
                 record_changes=write.record_changes,
+                keep=write.keep,
             )
         )
 
