@@ -19,6 +19,7 @@ WORKLOADS = {
     "status": "benchmarks.status_check",
     "operator": "benchmarks.operator_overhead",
     "fanout": "benchmarks.fanout",
+    "views": "benchmarks.view_cost",
 }
 
 

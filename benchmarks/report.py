@@ -251,6 +251,39 @@ def operator_section(name: str) -> list[str]:
     return out
 
 
+def view_cost_section(name: str) -> list[str]:
+    results = _load(name)
+    if results is None:
+        return [f"_No `{name}.json` yet: run `make bench`._", ""]
+    changes = results["params"].get("changes_per_batch", 1000)
+    out = [f"### Workload D: keeping views up to date (`results/{name}.json`, plot `results/{name}.png`)", ""]
+    out += [
+        f"Seconds per incremental batch of {changes:,} changes (median of "
+        f"{results['params'].get('batches')}), per sink write, as the silver table grows; a full "
+        "refresh runs the view's query over all of silver (what a materialized view without "
+        "incremental maintenance does).",
+        "",
+    ]
+    rows = [r for r in results["results"] if "per_batch_s" in r]
+    contenders = list(dict.fromkeys(r["contender"] for r in rows))
+    sizes = sorted({r["rows"] for r in rows})
+    by = {(r["contender"], r["rows"]): r for r in rows}
+    table = []
+    for contender in contenders:
+        cells: list[object] = [contender]
+        for size in sizes:
+            r = by.get((contender, size))
+            if r is None:
+                cells.append("")
+                continue
+            ratio = f" ({r['vs_full_refresh']}x)" if "vs_full_refresh" in r else ""
+            cells.append(f"{_s(_median(r['per_batch_s']))}{ratio}")
+        table.append(cells)
+    out += _table(["sink", *[f"{n:,} rows" for n in sizes]], table)
+    out += ["", "(x): the view's full refresh time over the view's own, in the same run.", ""]
+    return out
+
+
 def render() -> str:
     parts: list[str] = []
     # the full grid first, then any extra full runs (e.g. repeated K = 8), then the quick one
@@ -263,6 +296,9 @@ def render() -> str:
     for name in ("operator_overhead", "operator_overhead-quick"):
         if (RESULTS_DIR / f"{name}.json").exists():
             parts += operator_section(name)
+    for name in ("view_cost", "view_cost-quick"):
+        if (RESULTS_DIR / f"{name}.json").exists():
+            parts += view_cost_section(name)
     return "\n".join(parts)
 
 

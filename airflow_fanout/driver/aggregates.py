@@ -32,7 +32,7 @@ from pyspark.sql.types import StructType
 from airflow_fanout.driver.changes import SIGN
 from airflow_fanout.driver.plan import merge_ranges
 from airflow_fanout.driver.sinks import run_merge
-from airflow_fanout.driver.tables import delta_table, read_table, save, txn_writer
+from airflow_fanout.driver.tables import delta_table, merge_condition, read_table, replace_whole
 from airflow_fanout.driver.transforms import (
     aggregate_groups,
     expr,
@@ -150,13 +150,14 @@ def _write_whole(write: AggregateWrite, aggregate: AggregateSpec) -> None:
     groups = state_frame(rows, aggregate, write.plan, write.params) if write.plan.decomposable else None
     if groups is None:
         groups = aggregate_groups(rows, aggregate, write.params)
-    sink = write.sink
-    mode = "overwrite" if write.table_exists else "append"
-    writer = txn_writer(groups, mode, write.txn_app_id, write.txn_version, record_changes=write.record_changes)
-    writer = writer.options(**sink.options).option("overwriteSchema", "true")
-    if sink.partition_by:
-        writer = writer.partitionBy(*sink.partition_by)
-    save(writer, sink.ref)
+    replace_whole(
+        groups,
+        write.sink,
+        write.txn_app_id,
+        write.txn_version,
+        exists=write.table_exists,
+        record_changes=write.record_changes,
+    )
 
 
 # -- decomposable measures ------------------------------------------------------------------------
@@ -366,11 +367,10 @@ def _merge(write: AggregateWrite, aggregate: AggregateSpec, source: DataFrame) -
     missing = [f for f in table.fields if f.name not in source.columns]
     source = source.withColumns({f.name: F.lit(None).cast(f.dataType) for f in missing}) if missing else source
     plain = {f.name: f"s.`{f.name}`" for f in table.fields}
+    source = write.keep(source)
     kind = f"s.`{KIND}`"
     builder = (
-        delta_table(write.session, write.sink.ref)
-        .alias("t")
-        .merge(source.alias("s"), null_safe_join_condition("t", "s", columns))
+        delta_table(write.session, write.sink.ref).alias("t").merge(source.alias("s"), merge_condition(source, columns))
     )
     plan = write.plan
     if plan.decomposable and not (aggregate.window is not None and aggregate.window.is_session):

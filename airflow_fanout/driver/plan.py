@@ -87,15 +87,26 @@ def plan_batch(spec: FanOutSpec) -> BatchPlan:
     )
     readers = consumers(spec)
     # A sink's rows are used by its own write plus each downstream sink reading them (a view reads
-    # its upstream's table instead, unless it takes the batch's rows), plus its tombstones; the
+    # its upstream's table instead, unless it may take the batch's rows), plus its tombstones; the
     # source by each reader.
-    uses = {name: len(r) + (0 if name == SOURCE else 1) for name, r in readers.items()}
+    uses = {
+        name: (0 if name == SOURCE else 1) + sum(1 for r in readers[name] if _reads_rows(spec, spec.sink(r)))
+        for name in readers
+    }
     for sink in spec.sinks:
         if sink.tombstone_ref is not None:
             uses[sink.name] += 1
     persist = frozenset(name for name, count in uses.items() if count > 1)
     upstream = {s.name: s.upstream for s in spec.sinks if s.upstream is not None}
     return BatchPlan(waves=waves, persist=persist, max_parallel=spec.run.max_parallel_sinks, upstream=upstream)
+
+
+def _reads_rows(spec: FanOutSpec, sink: SinkSpec) -> bool:
+    """Whether ``sink`` reads its input's rows of the batch (a view of a table that only appends
+    may; other views read the table's changes)."""
+    if spec.view_kind(sink) is None or sink.upstream is None:
+        return True
+    return spec.appends_rows(spec.sink(sink.upstream))
 
 
 def catch_all_where(spec: FanOutSpec, sink: SinkSpec) -> str | None:

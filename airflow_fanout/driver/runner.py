@@ -21,7 +21,7 @@ from airflow_fanout.driver.aggregates import measure_plan
 from airflow_fanout.driver.cdc import EXPIRE_EVERY, Tombstones
 from airflow_fanout.driver.changes import SIGN, ensure_feed, missing_feed
 from airflow_fanout.driver.dead_letters import DeadLetterWriter
-from airflow_fanout.driver.delta_log import DeltaLogReader, TableState
+from airflow_fanout.driver.delta_log import CommitInfo, DeltaLogReader, TableState
 from airflow_fanout.driver.plan import SOURCE, BatchPlan, ChangeRange, catch_all_where, plan_batch, plan_range
 from airflow_fanout.driver.quality import (
     QualityCounts,
@@ -340,6 +340,7 @@ class FanOutRun:
             table_exists=table.exists,
             tombstone_app_id=tombstone_app_id(self.spec, sink),
             record_changes=self.spec.feeds_views(sink),
+            keep=lambda frame: state.keep(frame.persist(StorageLevel.MEMORY_AND_DISK)),
         )
         try:
             retry_conflicts(lambda: write_sink(write), what=f"batch {batch_id} sink {sink.name}")
@@ -351,18 +352,7 @@ class FanOutRun:
         if tombstones is not None and txn_version % EXPIRE_EVERY == EXPIRE_EVERY - 1:
             tombstones.expire(session)  # a long-running stream expires them too, not only at start
         commit = self.delta_log.commit_carrying(sink.ref, table, app_id, txn_version)
-        result = SinkResult(
-            sink=sink.name,
-            target=sink.ref.target,
-            txn_app_id=app_id,
-            txn_version=txn_version,
-            status="written" if commit is not None else "skipped",
-            table_version=commit.version if commit is not None else _version(self.delta_log.known(sink.ref)),
-            rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
-            duration_s=round(time.monotonic() - started, 3),
-            operation=commit.operation if commit else None,
-            metrics=commit.metrics if commit else {},
-        )
+        result = self._result(sink, app_id, txn_version, commit, started)
         result.add_counts(counts)
         log.info(result.log_line(batch_id))
         return result
@@ -440,19 +430,8 @@ class FanOutRun:
                 write = replace(write, range=ChangeRange(-1, write.range.last, "rebuild"))
                 counts = self._apply_view(write, state)
             commit = self.delta_log.commit_carrying(sink.ref, table, app_id, write.txn_version)
-        result = SinkResult(
-            sink=sink.name,
-            target=sink.ref.target,
-            txn_app_id=app_id,
-            txn_version=write.txn_version,
-            status="written" if commit is not None else "skipped",
-            table_version=commit.version if commit is not None else _version(self.delta_log.known(sink.ref)),
-            rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
-            duration_s=round(time.monotonic() - started, 3),
-            operation=commit.operation if commit else None,
-            metrics=commit.metrics if commit else {},
-            view={"upstream": upstream.name, "applied": write.range.describe, "source": write.range.source},
-        )
+        result = self._result(sink, app_id, write.txn_version, commit, started)
+        result.view = {"upstream": upstream.name, "applied": write.range.describe, "source": write.range.source}
         result.add_counts(counts)
         log.info(result.log_line(state.batch_id))
         return result
@@ -517,6 +496,23 @@ class FanOutRun:
             yield
         finally:
             lock.release()
+
+    def _result(
+        self, sink: SinkSpec, app_id: str, txn_version: int, commit: CommitInfo | None, started: float
+    ) -> SinkResult:
+        """What a write did: the commit that carried its txn id, or skipped (Delta found the id)."""
+        return SinkResult(
+            sink=sink.name,
+            target=sink.ref.target,
+            txn_app_id=app_id,
+            txn_version=txn_version,
+            status="written" if commit is not None else "skipped",
+            table_version=commit.version if commit is not None else _version(self.delta_log.known(sink.ref)),
+            rows_written=_rows_written(commit.operation, commit.metrics) if commit else 0,
+            duration_s=round(time.monotonic() - started, 3),
+            operation=commit.operation if commit else None,
+            metrics=commit.metrics if commit else {},
+        )
 
     def _check_quality(
         self, sink: SinkSpec, state: BatchState, flagged: DataFrame | None = None, version: int | None = None

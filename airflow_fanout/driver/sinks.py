@@ -7,7 +7,7 @@ so each sink writes through a session of its own (``spark.newSession()``, same S
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from delta.tables import DeltaMergeBuilder
@@ -23,8 +23,7 @@ from airflow_fanout.driver.cdc import (
     sequence_sql,
     without_stale,
 )
-from airflow_fanout.driver.tables import delta_table, read_table, save, txn_writer
-from airflow_fanout.driver.transforms import null_safe_join_condition
+from airflow_fanout.driver.tables import delta_table, merge_condition, read_table, save, txn_writer
 from airflow_fanout.spec.model import SCD_START, Scalar, SinkSpec
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
@@ -47,6 +46,9 @@ class SinkWrite:
     tombstone_app_id: str | None = None
     #: the table records its changes (views read from it)
     record_changes: bool = False
+    #: persists a frame read more than once until the batch ends (the MERGE source: its key
+    #: range narrows the MERGE's target scan, ``tables.merge_condition``)
+    keep: Callable[[DataFrame], DataFrame] = lambda frame: frame
 
 
 def write_sink(write: SinkWrite) -> None:
@@ -127,7 +129,8 @@ def write_merge(write: SinkWrite) -> None:
         append_first_batch(write, inserted.select(*data_columns))
         return
     target = delta_table(write.session, sink.ref)
-    condition = null_safe_join_condition("t", "s", merge.keys)
+    source = write.keep(source)
+    condition = merge_condition(source, merge.keys)
     values: dict[str, str | Column] = {c: f"s.`{c}`" for c in data_columns}
     newer = (
         f"{sequence_sql(merge.sequence_by, 's')} > {sequence_sql(merge.sequence_by, 't')}"
@@ -164,13 +167,13 @@ def write_history(write: SinkWrite, flagged: DataFrame, tombstones: Tombstones |
     if table is None:
         append_first_batch(write, versions)
         return
-    source = scd2_source(versions, table, merge)
+    source = write.keep(scd2_source(versions, table, merge))
     columns = [c for c in source.columns if c != DELETE_FLAG]
     values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
     builder = (
         delta_table(write.session, write.sink.ref)
         .alias("t")
-        .merge(source.alias("s"), null_safe_join_condition("t", "s", [*merge.keys, SCD_START]))
+        .merge(source.alias("s"), merge_condition(source, [*merge.keys, SCD_START]))
         .whenMatchedDelete(condition=f"s.`{DELETE_FLAG}`")
         .whenMatchedUpdate(set=values)
         .whenNotMatchedInsert(condition=f"NOT s.`{DELETE_FLAG}`", values=values)

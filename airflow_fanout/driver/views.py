@@ -35,7 +35,7 @@ from airflow_fanout.driver.changes import (
 from airflow_fanout.driver.plan import ChangeRange
 from airflow_fanout.driver.quality import flag_rows, passed_rows
 from airflow_fanout.driver.sinks import run_merge
-from airflow_fanout.driver.tables import delta_table, save, txn_writer
+from airflow_fanout.driver.tables import delta_table, merge_condition, replace_whole, save, txn_writer
 from airflow_fanout.driver.transforms import expr, null_safe_join_condition, sink_rows
 from airflow_fanout.exceptions import RunError
 from airflow_fanout.spec.measures import MeasurePlan
@@ -185,12 +185,14 @@ def _write_keyed(write: ViewWrite, changes: DataFrame, rows: DataFrame) -> None:
         )
     sink = write.sink
     if write.range.source == "rebuild" or not write.table_exists:
-        mode = "overwrite" if write.table_exists else "append"
-        out = txn_writer(rows, mode, write.txn_app_id, write.txn_version, record_changes=write.record_changes)
-        out = out.options(**sink.options).option("overwriteSchema", "true")
-        if sink.partition_by:
-            out = out.partitionBy(*sink.partition_by)
-        save(out, sink.ref)
+        replace_whole(
+            rows,
+            sink,
+            write.txn_app_id,
+            write.txn_version,
+            exists=write.table_exists,
+            record_changes=write.record_changes,
+        )
         return
     keys = list(write.keys)
     changed = latest_per_key(changes, write.keys).select(*keys)
@@ -198,13 +200,14 @@ def _write_keyed(write: ViewWrite, changes: DataFrame, rows: DataFrame) -> None:
     source = rows.withColumn(_REMOVE, F.lit(False)).unionByName(
         gone.withColumn(_REMOVE, F.lit(True)), allowMissingColumns=True
     )
+    source = write.keep(source)
     values: dict[str, str | Column] = {c: f"s.`{c}`" for c in rows.columns}
     if sink.merge_schema:
         write.session.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
     builder = (
         delta_table(write.session, sink.ref)
         .alias("t")
-        .merge(source.alias("s"), null_safe_join_condition("t", "s", keys))
+        .merge(source.alias("s"), merge_condition(source, keys))
         .whenMatchedDelete(condition=f"s.`{_REMOVE}`")
         .whenMatchedUpdate(set=values)
         .whenNotMatchedInsert(condition=f"NOT s.`{_REMOVE}`", values=values)

@@ -62,8 +62,12 @@ def test_medallion_plan() -> None:
     )
     plan = plan_batch(spec)
     assert plan.waves == (("bronze", "silver"), ("gold",))
-    assert plan.persist == frozenset({SOURCE, "silver"})
+    # gold is a view of silver's table (its changes), not of silver's rows: only the batch is
+    # read twice; an aggregate of an append sink may take that sink's rows of the batch
+    assert plan.persist == frozenset({SOURCE})
     assert plan.order == ("bronze", "silver", "gold")
+    of_bronze = make_spec([append("bronze"), append("copy"), aggregate("gold", "bronze")])
+    assert plan_batch(of_bronze).persist == frozenset({SOURCE, "bronze"})
 
 
 def test_chain_declared_backwards_is_ordered_by_depth() -> None:

@@ -96,3 +96,28 @@ def test_slices_lock_separately_and_release_only_their_own(tmp_path: Path) -> No
 
 def test_remote_checkpoints_are_not_locked() -> None:
     assert RunLock.for_spec(parse_spec(spec_doc("s3a://bucket/cp"))) is None
+
+
+def test_a_view_lock_waits_for_the_run_holding_it(tmp_path: Path) -> None:
+    """Two slices' runs write the same view one after the other: the second waits, then holds."""
+    spec = parse_spec(spec_doc(str(tmp_path), "d1"))
+    first, second = RunLock.for_view(spec, "gold"), RunLock.for_view(spec, "gold")
+    assert first is not None and second is not None
+    assert first.path == tmp_path / "_fanout" / "locks" / "view-gold.lock"
+    # Another live process holds it (this process's lock would be its own): a child that sleeps.
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        owner = {"host": socket.gethostname(), "pid": holder.pid, "pid_started": None, "started_at": "now"}
+        first.path.parent.mkdir(parents=True)
+        first.path.write_text(json.dumps(owner))
+        with pytest.raises(ConcurrentRunError, match="view gold of app shop"):
+            second.wait(timeout_s=0.3, poll_s=0.05)
+        holder.kill()
+        holder.wait()
+        second.wait(timeout_s=5, poll_s=0.05)  # the holder is gone: taken over
+        assert json.loads(second.path.read_text())["pid"] == os.getpid()
+    finally:
+        holder.kill()
+        second.release()
+    assert not second.path.exists()
+    assert RunLock.for_view(parse_spec(spec_doc("s3a://bucket/cp", "d1")), "gold") is None
