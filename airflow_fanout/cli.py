@@ -48,8 +48,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         master=args.master,
         report=args.report,
         confs={k: str(v) for k, v in confs.items()},
+        spark_log=args.spark_log_level,
     )
-    code, report_path = run_driver(command, secrets=secrets)
+    code, report_path = run_driver(command, secrets=secrets, verbose=args.verbose)
     if report_path and report_path.endswith(".json"):
         print_report(report_path)
         print(report_path)
@@ -139,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--report", help="where the driver writes its JSON run report")
             p.add_argument(
                 "--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark conf (repeatable)"
+            )
+            p.add_argument(
+                "--spark-log-level",
+                metavar="LEVEL",
+                help="Spark's own log level (default: $FANOUT_SPARK_LOG_LEVEL, else WARN)",
+            )
+            p.add_argument(
+                "-v",
+                "--verbose",
+                action="store_true",
+                help="print every line of the run (default: a progress line per batch, warnings, errors)",
             )
     p = sub.add_parser("schema", help="print the spec's JSON Schema")
     p.set_defaults(func=cmd_schema)

@@ -23,10 +23,13 @@ class SpecIssue:
 class SpecError(FanOutError):
     """The spec is invalid. ``issues`` lists every problem found, each with its JSON path."""
 
-    def __init__(self, issues: list[SpecIssue]) -> None:
+    def __init__(self, issues: list[SpecIssue], where: str | None = None) -> None:
         self.issues = list(issues)
+        #: which spec: e.g. "DAG 'daily', task 'write_day', spec file dags/specs/x.json"
+        self.where = where
         lines = "\n".join(f"  - {issue}" for issue in self.issues)
-        super().__init__(f"invalid fan-out spec ({len(self.issues)} error(s)):\n{lines}")
+        of = f" in {where}" if where else ""
+        super().__init__(f"invalid fan-out spec{of} ({len(self.issues)} error(s)):\n{lines}")
 
 
 class RunError(FanOutError):

@@ -3,6 +3,7 @@ Imports neither pyspark (only locates it) nor airflow."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from airflow_fanout.delta_packages import delta_maven_coordinate, delta_spark_confs
+from airflow_fanout.logs import DriverLine, LineReader
 from airflow_fanout.spec.secrets import redact
 
 #: Delta rebuilds a table's state in this many tasks for every write that carries a txn id (see
@@ -33,6 +35,12 @@ _LOCAL_MASTER = re.compile(r"^local(?:\[(\d+|\*)(?:,\d+)?\])?$")
 #: for a driver JVM that lives seconds to a minute on few cores (tests, benchmarks), not a default:
 #: C1 only, so C2 compiler threads do not compete with the work, and the serial GC for a small heap
 SHORT_RUN_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+#: Spark's own log level in driver runs (``spark_log_level`` of the hook and operators, ``--spark-log-level``
+#: of the CLI), else this environment variable, else ``WARN``: Spark's INFO lines are most of a
+#: task log and hide the driver's own.
+SPARK_LOG_LEVEL_ENV = "FANOUT_SPARK_LOG_LEVEL"
+SPARK_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 
 def spark_home() -> str:
@@ -86,10 +94,33 @@ def local_cores(master: str) -> int | None:
     return max(1, int(cores))
 
 
-def run_confs(master: str, *, delta: bool = True, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def spark_log_level(level: str | None = None) -> str:
+    """The Spark log level of a driver run: ``level``, else ``$FANOUT_SPARK_LOG_LEVEL``, else WARN."""
+    chosen = (level or os.environ.get(SPARK_LOG_LEVEL_ENV) or "WARN").upper()
+    if chosen == "WARNING":
+        chosen = "WARN"
+    if chosen not in SPARK_LOG_LEVELS:
+        raise ValueError(f"Spark log level {chosen!r} is not one of {', '.join(SPARK_LOG_LEVELS)}")
+    return chosen
+
+
+def spark_logging_options(level: str) -> str:
+    """Driver JVM options that make Spark log through ``spark-log4j2.properties`` at ``level``."""
+    config = files("airflow_fanout").joinpath("spark-log4j2.properties")
+    return f"-Dlog4j2.configurationFile=file:{config} -Dfanout.spark.log.level={level}"
+
+
+def run_confs(
+    master: str,
+    *,
+    delta: bool = True,
+    extra: Mapping[str, str] | None = None,
+    spark_log: str | None = None,
+) -> dict[str, str]:
     """Spark confs for one driver run: small-run defaults for local masters (Delta's snapshot
     partitions: one per core), Delta's jars and SQL confs (unless ``delta=False``), then the
-    caller's, which win."""
+    caller's, which win; Spark's logging at ``spark_log_level(spark_log)`` unless the caller's
+    driver JVM options name a log4j configuration of their own."""
     confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
     cores = local_cores(master)
     if cores is not None:
@@ -97,6 +128,9 @@ def run_confs(master: str, *, delta: bool = True, extra: Mapping[str, str] | Non
     if delta:
         confs.update(delta_spark_confs())
     confs.update(extra or {})
+    java = confs.get(_JAVA_OPTIONS, "")
+    if "log4j2.configurationFile" not in java and "log4j.configuration" not in java:
+        confs[_JAVA_OPTIONS] = f"{java} {spark_logging_options(spark_log_level(spark_log))}".strip()
     return confs
 
 
@@ -108,10 +142,11 @@ def submit_command(
     report: str | None = None,
     confs: Mapping[str, str] | None = None,
     delta: bool = True,
+    spark_log: str | None = None,
 ) -> list[str]:
     """The full ``spark-submit`` command line for one driver run."""
     cmd = [spark_submit_binary(), "--master", master]
-    for key, value in run_confs(master, delta=delta, extra=confs).items():
+    for key, value in run_confs(master, delta=delta, extra=confs, spark_log=spark_log).items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, driver_script(), *driver_args(spec_path, params, report)]
 
@@ -137,26 +172,42 @@ def fetch_delta_jars(ivy_dir: str) -> list[str]:
     return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
 
 
-def run_driver(command: Sequence[str], *, echo: bool = True, secrets: Sequence[str] = ()) -> tuple[int, str | None]:
+def run_driver(
+    command: Sequence[str], *, echo: bool = True, secrets: Sequence[str] = (), verbose: bool = False
+) -> tuple[int, str | None]:
     """Run a driver command and return (exit code, report path).
 
     spark-submit merges the Python driver's stdout and stderr into its own stdout, so each line is
-    echoed to our stderr as it comes (logs stay visible, ``secrets`` masked) and the last line is
-    the report path."""
+    echoed to our stderr as it comes (``secrets`` masked): by default a quiet terminal, the run's
+    start, one progress line per batch, and every warning and error; ``verbose``: every line. The
+    last line is the report path."""
     proc = subprocess.Popen(
         list(command),
         env=submit_env(),
         stdout=subprocess.PIPE,
-        stderr=None if echo else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
     )
-    last: str | None = None
+    report: str | None = None
+    reader = LineReader()
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.strip():
-            last = line.strip()
-        if echo:
-            sys.stderr.write(redact(line, secrets))
+    for raw in proc.stdout:
+        line = reader.read(raw)
+        if line.source == "output" and raw.strip().endswith(".json"):
+            report = raw.strip()  # the driver prints the report's path last on its stdout
+        if not echo:
+            continue
+        if verbose:
+            sys.stderr.write(redact(raw, secrets))
+        elif line.is_progress or line.level >= logging.WARNING:
+            sys.stderr.write(redact(_terminal_line(line), secrets) + "\n")
     code = proc.wait()
-    return code, (last if last and last.endswith(".json") else None)
+    return code, report
+
+
+def _terminal_line(line: DriverLine) -> str:
+    if line.source == "output":
+        return line.message
+    tag = logging.getLevelName(line.level)
+    return line.message if line.level < logging.WARNING else f"{tag}: {line.message}"

@@ -143,8 +143,6 @@ def _run(spec: FanOutSpec, report_path: str, secrets: list[str]) -> int:
         code = EXIT_FAILED
     finally:
         path = run.report.write(report_path, secrets=secrets)
-        for sink, totals in run.report.sink_totals().items():
-            log.info("sink %s: %s", sink, totals)
         print(path, flush=True)
         spark.stop()
     return code

@@ -49,6 +49,14 @@ class SinkResult:
             self.rows_in, self.rows_passed = counts.rows_in, counts.passed
             self.rows_dropped, self.rows_dead_lettered = counts.dropped, counts.dead_lettered
 
+    def row_changes(self) -> tuple[int, int, int]:
+        """Rows inserted, updated and deleted by the commit (a MERGE's metrics; an append's
+        output rows are inserts)."""
+        m = self.metrics
+        if self.operation == "MERGE":
+            return m.get("numTargetRowsInserted", 0), m.get("numTargetRowsUpdated", 0), m.get("numTargetRowsDeleted", 0)
+        return m.get("numOutputRows", 0), 0, m.get("numDeletedRows", 0)
+
     def log_line(self, batch_id: int) -> str:
         if self.status == "skipped":
             return (
@@ -100,12 +108,19 @@ class RunReport:
                     {
                         "target": r.target,
                         "rows_written": 0,
+                        "rows_inserted": 0,
+                        "rows_updated": 0,
+                        "rows_deleted": 0,
                         "batches_written": 0,
                         "batches_skipped": 0,
                         "duration_s": 0.0,
                     },
                 )
                 t["rows_written"] += r.rows_written
+                inserted, updated, deleted = r.row_changes()
+                t["rows_inserted"] += inserted
+                t["rows_updated"] += updated
+                t["rows_deleted"] += deleted
                 if r.rows_in is not None:
                     for key in ("rows_in", "rows_passed", "rows_dropped", "rows_dead_lettered"):
                         t[key] = t.get(key, 0) + (getattr(r, key) or 0)

@@ -343,7 +343,7 @@ class FanOutRun:
             keep=lambda frame: state.keep(frame.persist(StorageLevel.MEMORY_AND_DISK)),
         )
         try:
-            retry_conflicts(lambda: write_sink(write), what=f"batch {batch_id} sink {sink.name}")
+            retry_conflicts(lambda: self._attempt(write), what=f"batch {batch_id} sink {sink.name}")
         except Exception as exc:
             mismatch = explain_mismatch(session, sink, write.rows) if table.exists else None
             detail = f"schema mismatch: {mismatch}" if mismatch else first_line(exc)
@@ -496,6 +496,13 @@ class FanOutRun:
             yield
         finally:
             lock.release()
+
+    def _attempt(self, write: SinkWrite) -> None:
+        """One try of a sink write. A retry after a conflict looks at the table again: two slices'
+        runs that both found no table race to create it, and the loser must MERGE into the
+        winner's table, not append its first batch to it (a merge sink would get keys twice)."""
+        exists = self.delta_log.state(write.sink.ref).exists
+        write_sink(write if exists == write.table_exists else replace(write, table_exists=exists))
 
     def _result(
         self, sink: SinkSpec, app_id: str, txn_version: int, commit: CommitInfo | None, started: float

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from airflow_fanout.cli import print_report
+    from airflow_fanout.status import format_table
     from airflow_fanout.submit import run_driver, submit_command
 
     root = Path(args.root).resolve()
@@ -55,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_report(report_path)
     print("\ntables now:")
-    for sink in spec["sinks"]:
-        print(f"  {sink['name']:<7} {sink['path']}  rows={table_rows(sink['path'])}")
+    rows = [["sink", "table", "rows"]]
+    rows += [[sink["name"], sink["path"], str(table_rows(sink["path"]))] for sink in spec["sinks"]]
+    print(format_table(rows))
     print(f"\nrun report: {report_path}")
     print(
         "run again: make demo (nothing new -> nothing written); "

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException, AirflowTaskTimeout
 
 try:
     from airflow.sdk.log import mask_secret
@@ -20,6 +23,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
 from airflow_fanout._packaging import driver_zip
 from airflow_fanout.driver.report import redact_json
 from airflow_fanout.exceptions import RunError
+from airflow_fanout.logs import LineReader
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import parse_spec
@@ -38,6 +42,10 @@ class FanOutHook(BaseHook):
     :param conf: extra Spark confs, applied last.
     :param name: the Spark application name (default ``fanout-<app_id>``).
     :param verbose: pass ``--verbose`` to spark-submit.
+    :param spark_log_level: Spark's own log level in the run (default: ``$FANOUT_SPARK_LOG_LEVEL``,
+        else ``WARN``). Each line the run prints is logged at its own level (the driver's
+        ``WARNING`` as a warning, Spark's ``ERROR`` as an error); the spark-submit command only at
+        DEBUG.
     """
 
     conn_name_attr = "conn_id"
@@ -53,6 +61,7 @@ class FanOutHook(BaseHook):
         conf: dict[str, str] | None = None,
         name: str | None = None,
         verbose: bool = False,
+        spark_log_level: str | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -60,7 +69,11 @@ class FanOutHook(BaseHook):
         self.conf = dict(conf or {})
         self.name = name
         self.verbose = verbose
+        self.spark_log_level = spark_log_level
         self._submit_hook: SparkSubmitHook | None = None
+        self._relay: DriverLogRelay | None = None
+        #: why spark-submit was stopped, when Airflow stopped it (``on_kill``)
+        self.stopped_by: str | None = None
 
     def env_vars(self) -> dict[str, str]:
         """``SPARK_HOME``/``PYSPARK_PYTHON`` for pip's pyspark, and ``PATH`` so ``spark-submit`` is found."""
@@ -72,21 +85,34 @@ class FanOutHook(BaseHook):
         }
 
     def master(self) -> str:
-        conn = self.get_connection(self.conn_id)
+        """The Spark master from the connection's host (and port); the connection must exist."""
+        try:
+            conn = self.get_connection(self.conn_id)
+        except AirflowNotFoundException as exc:
+            variable = f"AIRFLOW_CONN_{self.conn_id.upper()}"
+            raise AirflowNotFoundException(
+                f"Spark connection {self.conn_id!r} is not defined: create it (Admin > Connections, type "
+                f"'spark', host = the master, e.g. 'local[*]', 'spark://host:7077', 'yarn'), or set "
+                f"""{variable}='{{"conn_type": "spark", "host": "local[*]"}}', or pass conn_id="""
+            ) from exc
         host = conn.host or "yarn"
         return f"{host}:{conn.port}" if conn.port else host
 
     def build_submit_hook(self, spec: FanOutSpec, spec_path: str, report_path: str) -> SparkSubmitHook:
         master = self.master()
-        return SparkSubmitHook(
+        hook = SparkSubmitHook(
             conn_id=self.conn_id,
-            conf=run_confs(master, delta=self.delta_packages, extra=self.conf),
+            conf=run_confs(master, delta=self.delta_packages, extra=self.conf, spark_log=self.spark_log_level),
             py_files=driver_zip(),
             name=self.name or f"fanout-{spec.app_id}",
             application_args=driver_args(spec_path, None, report_path),
             env_vars=self.env_vars(),
             verbose=self.verbose,
         )
+        # The provider logs every line spark-submit prints at INFO: relay each at its own level.
+        self._relay = DriverLogRelay(self.log)
+        hook._log = self._relay  # type: ignore[assignment]
+        return hook
 
     def run(self, spec_doc: dict[str, Any]) -> dict[str, Any]:
         """Validate ``spec_doc``, run the driver, return its run report. Raises ``SpecError`` for an
@@ -105,17 +131,84 @@ class FanOutHook(BaseHook):
             failure: Exception | None = None
             try:
                 self._submit_hook.submit(application=driver_script())
+            except AirflowTaskTimeout:
+                self.stopped_by = "the task hit its execution_timeout"
+                self.log.error("spark-submit stopped: %s (Airflow kills it next)", self.stopped_by)
+                raise
             except Exception as exc:  # the provider raises AirflowException on a non-zero exit
+                self.log.debug("spark-submit failed: %s", exc)  # its text holds the whole command
                 failure = exc
             report = _read_report(report_path, secrets)
         if failure is not None or report is None or report.get("status") != "succeeded":
-            reason = (report or {}).get("error") or str(failure or "the driver wrote no report")
-            raise RunError(f"fan-out run of {spec.app_id} failed: {reason}")
+            raise RunError(f"fan-out run of {spec.app_id} failed: {self.failure_reason(report)}")
         return report
 
+    def failure_reason(self, report: dict[str, Any] | None) -> str:
+        """One line on why a run failed: the driver's own error, else who stopped spark-submit
+        (Airflow, a signal such as the OOM killer's SIGKILL) or its exit code and last error line."""
+        if report is not None and report.get("error"):
+            return str(report["error"])
+        process = getattr(self._submit_hook, "_submit_sp", None)
+        code = process.returncode if process is not None else None
+        last_error = self._relay.last_error if self._relay is not None else None
+        return describe_exit(code, self.stopped_by, last_error)
+
     def on_kill(self) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = "Airflow stopped the task (marked failed or cleared, or timed out)"
         if self._submit_hook is not None:
             self._submit_hook.on_kill()
+
+
+def describe_exit(code: int | None, stopped_by: str | None, last_error: str | None) -> str:
+    """Why spark-submit ended with ``code`` (negative: killed by that signal), in one line."""
+    if stopped_by is not None:
+        return f"spark-submit stopped: {stopped_by}"
+    if code is not None and code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return (
+            f"spark-submit was killed by SIGKILL (exit code {code}): the kernel's out-of-memory killer, or "
+            "another process; a rerun replays the batch"
+        )
+    if code is not None and code < 0:
+        return f"spark-submit was stopped by signal {signal.Signals(-code).name} (exit code {code})"
+    detail = f": {last_error}" if last_error else " (see the task log above)"
+    return f"spark-submit exited with code {code} before the driver wrote its report{detail}"
+
+
+class DriverLogRelay:
+    """Stands in for ``SparkSubmitHook``'s logger: each line a driver run prints is logged at its
+    own level (``airflow_fanout.logs``): the driver's lines as they are (without their time stamp),
+    Spark's with ``spark <Logger>:`` before them, the spark-submit command at DEBUG. Remembers the
+    last error line for the failure message."""
+
+    _METHODS: ClassVar[dict[int, str]] = {
+        logging.DEBUG: "debug",
+        logging.INFO: "info",
+        logging.WARNING: "warning",
+        logging.ERROR: "error",
+        logging.CRITICAL: "critical",
+    }
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._reader = LineReader()
+        self.last_error: str | None = None
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(msg, str) or args or kwargs:
+            if isinstance(msg, str) and msg.startswith("Spark-Submit cmd"):
+                self._log.debug(msg, *args, **kwargs)  # the whole command line: only when asked
+            else:
+                self._log.info(msg, *args, **kwargs)
+            return
+        line = self._reader.read(msg)
+        text = f"spark {line.logger}: {line.message}" if line.source == "spark" else line.message
+        if line.level >= logging.ERROR and line.source != "output" and not line.continued:
+            self.last_error = text
+        getattr(self._log, self._METHODS.get(line.level, "info"))(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
 
 
 def mask_spec_secrets(spec_doc: dict[str, Any], conf: dict[str, str] | None = None) -> list[str]:

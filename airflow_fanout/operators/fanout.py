@@ -9,13 +9,10 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, Context
 
 from airflow_fanout.hooks.fanout import FanOutHook, mask_spec_secrets
+from airflow_fanout.operators.spec_source import is_static, parse_for, parse_time_doc, where
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import parse_spec
-
-
-def _is_static(value: Any) -> bool:
-    """True when nothing in ``value`` is a Jinja template (so it can be validated at parse time)."""
-    return "{{" not in json.dumps(value) and "{%" not in json.dumps(value)
+from airflow_fanout.status import format_table
 
 
 def sink_assets(spec: FanOutSpec) -> list[Asset]:
@@ -30,6 +27,41 @@ def sink_assets(spec: FanOutSpec) -> list[Asset]:
     return assets
 
 
+def sink_table(report: dict[str, Any]) -> str:
+    """The closing table of a run, one row per sink: what it did over the run's batches."""
+    rows = [
+        [
+            "sink",
+            "batches",
+            "inserted",
+            "updated",
+            "deleted",
+            "dead-lettered",
+            "version",
+            "txn app id @ version",
+            "seconds",
+        ]
+    ]
+    for name, t in report.get("sinks", {}).items():
+        batches = f"{t.get('batches_written', 0)} written"
+        if t.get("batches_skipped"):
+            batches += f", {t['batches_skipped']} skipped"
+        rows.append(
+            [
+                name,
+                batches,
+                str(t.get("rows_inserted", t.get("rows_written", 0))),
+                str(t.get("rows_updated", 0)),
+                str(t.get("rows_deleted", 0)),
+                str(t.get("rows_dead_lettered", "-")),
+                str(t.get("table_version")),
+                f"{t.get('txn_app_id')} @ {t.get('txn_version')}",
+                f"{t.get('duration_s', 0):.1f}",
+            ]
+        )
+    return format_table(rows)
+
+
 class FanOutSubmitOperator(BaseOperator):
     """Run a fan-out spec with the driver, through ``spark-submit``.
 
@@ -40,6 +72,8 @@ class FanOutSubmitOperator(BaseOperator):
     :param conn_id: the Spark connection (default ``spark_default``).
     :param delta_packages: add the Delta jars and SQL confs (default True).
     :param conf: extra Spark confs (templated).
+    :param spark_log_level: Spark's own log level in the task log (default:
+        ``$FANOUT_SPARK_LOG_LEVEL``, else ``WARN``). The driver's lines keep their own levels.
 
     The run report (per sink: rows written, table version, txn app id and version, duration) is
     the task's return value, so it lands in XCom. A static spec is validated when the DAG is parsed
@@ -58,21 +92,27 @@ class FanOutSubmitOperator(BaseOperator):
         conn_id: str = FanOutHook.default_conn_name,
         delta_packages: bool = True,
         conf: dict[str, str] | None = None,
+        spark_log_level: str | None = None,
         **kwargs: Any,
     ) -> None:
-        static = isinstance(spec, dict) and _is_static(spec) and _is_static(spec_params or {})
-        if static and "outlets" not in kwargs:
-            assert isinstance(spec, dict)
-            checked = self.check_spec(parse_spec(spec, self.parse_time_params(spec_params)))
-            kwargs["outlets"] = sink_assets(checked)
-        super().__init__(**kwargs)
+        outlets_given = "outlets" in kwargs
+        super().__init__(**kwargs)  # first: the task's DAG locates a spec file and names errors
         self.spec = spec
         self.spec_params = spec_params
         self.conn_id = conn_id
         self.delta_packages = delta_packages
         self.conf = conf
+        self.spark_log_level = spark_log_level
         self._hook: FanOutHook | None = None
-        if isinstance(spec, dict):  # credentials written into the DAG file: masked when serialized
+        found = parse_time_doc(self, spec) if is_static(spec_params or {}) else None
+        if found is not None:  # a spec without Jinja: checked now, when the DAG is parsed
+            doc, file = found
+            checked = self.checked(parse_for(self, doc, self.parse_time_params(spec_params), file))
+            if not outlets_given:
+                self.add_outlets(sink_assets(checked))
+            if isinstance(doc, dict):  # credentials in the DAG's files: masked when serialized
+                mask_spec_secrets(doc, conf)
+        elif isinstance(spec, dict):
             mask_spec_secrets(spec, conf)
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
@@ -89,6 +129,13 @@ class FanOutSubmitOperator(BaseOperator):
         """A flavour's extra rule on the spec (the generic operator accepts any valid spec)."""
         return spec
 
+    def checked(self, spec: FanOutSpec) -> FanOutSpec:
+        """``check_spec``, its error naming the DAG and the task."""
+        try:
+            return self.check_spec(spec)
+        except ValueError as exc:
+            raise ValueError(f"{where(self)}: {exc}") from None
+
     def parse_time_params(self, spec_params: dict[str, Any] | None) -> dict[str, Any]:
         """Params to validate a static spec with when the DAG is parsed."""
         return dict(spec_params or {})
@@ -101,21 +148,17 @@ class FanOutSubmitOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         doc = self.rendered_spec()
-        spec = self.check_spec(parse_spec(doc))
+        spec = self.checked(parse_for(self, doc))
         self._hook = FanOutHook(
-            self.conn_id, delta_packages=self.delta_packages, conf=self.conf, name=f"fanout-{spec.app_id}"
+            self.conn_id,
+            delta_packages=self.delta_packages,
+            conf=self.conf,
+            name=f"fanout-{spec.app_id}",
+            spark_log_level=self.spark_log_level,
         )
         report = self._hook.run(doc)
-        for name, totals in report.get("sinks", {}).items():
-            self.log.info(
-                "sink %s: %s rows -> %s (version %s, txn %s@%s)",
-                name,
-                totals["rows_written"],
-                totals["target"],
-                totals.get("table_version"),
-                totals.get("txn_app_id"),
-                totals.get("txn_version"),
-            )
+        batches = len(report.get("batches", []))
+        self.log.info("fan-out run of %s: %d batch(es)\n%s", spec.app_id, batches, sink_table(report))
         return report
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -148,7 +191,7 @@ class FanOutBackfillOperator(FanOutSubmitOperator):
 
     def parse_time_params(self, spec_params: dict[str, Any] | None) -> dict[str, Any]:
         # The slice key is usually a template ({{ ds }}): validate with a stand-in key.
-        key = self.slice_key if _is_static(self.slice_key) else "parse-time-check"
+        key = self.slice_key if is_static(self.slice_key) else "parse-time-check"
         return {**(spec_params or {}), self.slice_param: key}
 
     def rendered_spec(self) -> dict[str, Any]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import BaseSensorOperator, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
+from airflow_fanout.operators.spec_source import is_static, parse_for, parse_time_doc
 from airflow_fanout.spec.naming import sink_app_id
-from airflow_fanout.spec.validate import parse_spec
 from airflow_fanout.status import WatchedSink, lagging, watch
 from airflow_fanout.triggers.delta_txn import DeltaTxnTrigger
 
@@ -29,7 +30,8 @@ class DeltaTxnSensor(BaseSensorOperator):
         (XCom) lists per sink. Sinks the run did not write (no new data) are not waited for.
     :param expected_version: wait for this txn version on every sink instead. Default for a batch
         spec without a report: 0 (any run of the slice has committed).
-    :param deferrable: wait in the triggerer (``DeltaTxnTrigger``) instead of a worker slot.
+    :param deferrable: wait in the triggerer (``DeltaTxnTrigger``) instead of a worker slot
+        (default: ``[operators] default_deferrable``).
 
     On time-out the error names each lagging sink with its recorded and expected version.
     """
@@ -46,10 +48,13 @@ class DeltaTxnSensor(BaseSensorOperator):
         sinks: list[str] | None = None,
         report_task_id: str | None = None,
         expected_version: int | None = None,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        found = parse_time_doc(self, spec) if is_static(spec_params or {}) else None
+        if found is not None:  # a spec without Jinja: checked now, when the DAG is parsed
+            parse_for(self, found[0], {k: str(v) for k, v in (spec_params or {}).items()} or None, found[1])
         self.spec = spec
         self.spec_params = spec_params
         self.sinks = sinks
@@ -59,7 +64,7 @@ class DeltaTxnSensor(BaseSensorOperator):
 
     def watched(self, context: Context) -> list[WatchedSink]:
         doc = json.loads(self.spec) if isinstance(self.spec, str) else self.spec
-        spec = parse_spec(doc, self.spec_params)
+        spec = parse_for(self, doc, self.spec_params)
         report_sinks: dict[str, Any] | None = None
         if self.report_task_id:
             report = context["ti"].xcom_pull(task_ids=self.report_task_id)
@@ -105,7 +110,9 @@ class DeltaTxnSensor(BaseSensorOperator):
         if not lagging(watched):
             return
         self.defer(
-            trigger=DeltaTxnTrigger([w.to_dict() for w in watched], float(self.poke_interval), float(self.timeout)),
+            trigger=DeltaTxnTrigger(
+                [w.to_dict() for w in watched], float(self.poke_interval), end_time=time.time() + float(self.timeout)
+            ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)) + timedelta(seconds=60),
         )

@@ -10,6 +10,12 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_fanout.status import WatchedSink, lagging
+from airflow_fanout.txnlog import NotADeltaTableError
+
+#: errors that end the wait at once: a path that is not a Delta table, a bad watch list
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (NotADeltaTableError, ValueError, KeyError, TypeError)
+#: consecutive failed reads (e.g. a storage or network hiccup) tolerated before giving up
+MAX_TRANSIENT_ERRORS = 5
 
 
 class DeltaTxnTrigger(BaseTrigger):
@@ -17,37 +23,60 @@ class DeltaTxnTrigger(BaseTrigger):
 
     :param watched: the sinks as ``WatchedSink.to_dict()`` (path, txn app id, expected version).
     :param poll_interval: seconds between two reads of the logs.
-    :param timeout: seconds before giving up with a ``timeout`` event naming the lagging sinks.
+    :param end_time: when to give up (seconds since the epoch, UTC) with a ``timeout`` event
+        naming the lagging sinks; absolute, so a restarted triggerer keeps the same deadline.
+    :param timeout: seconds from now instead of ``end_time`` (turned into ``end_time`` here).
+
+    A failed read (an ``OSError``: storage or network) is retried at the next poll, up to
+    ``MAX_TRANSIENT_ERRORS`` in a row; a path that is not a Delta table ends the wait at once
+    with an ``error`` event.
     """
 
     def __init__(
-        self, watched: list[dict[str, Any]], poll_interval: float = 30.0, timeout: float | None = None
+        self,
+        watched: list[dict[str, Any]],
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.watched = watched
         self.poll_interval = poll_interval
-        self.timeout = timeout
+        if end_time is None and timeout is not None:
+            end_time = time.time() + timeout
+        self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "airflow_fanout.triggers.delta_txn.DeltaTxnTrigger",
-            {"watched": self.watched, "poll_interval": self.poll_interval, "timeout": self.timeout},
+            {"watched": self.watched, "poll_interval": self.poll_interval, "end_time": self.end_time},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         sinks = [WatchedSink.from_dict(d) for d in self.watched]
-        deadline = time.monotonic() + self.timeout if self.timeout else None
+        failures = 0
         while True:
             try:
                 behind = await asyncio.to_thread(lagging, sinks)
-            except Exception as exc:  # e.g. a path that is not a Delta table
+                failures = 0
+            except PERMANENT_ERRORS as exc:
                 yield TriggerEvent({"status": "error", "message": str(exc)})
                 return
-            if not behind:
+            except Exception as exc:  # storage, network: try again at the next poll
+                failures += 1
+                if failures >= MAX_TRANSIENT_ERRORS:
+                    yield TriggerEvent(
+                        {"status": "error", "message": f"{failures} reads of the Delta logs failed in a row: {exc}"}
+                    )
+                    return
+                self.log.warning("reading the Delta logs failed (%d of %d): %s", failures, MAX_TRANSIENT_ERRORS, exc)
+                behind = None
+            if behind is not None and not behind:
                 yield TriggerEvent({"status": "success"})
                 return
-            if deadline is not None and time.monotonic() >= deadline:
-                yield TriggerEvent({"status": "timeout", "lagging": behind})
+            if self.end_time is not None and time.time() >= self.end_time:
+                yield TriggerEvent({"status": "timeout", "lagging": behind or ["(the last read failed)"]})
                 return
-            self.log.info("waiting for %d sink(s): %s", len(behind), "; ".join(behind))
+            if behind:
+                self.log.info("waiting for %d sink(s): %s", len(behind), "; ".join(behind))
             await asyncio.sleep(self.poll_interval)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,17 @@ def airflow_env(home: Path, lake: Path) -> dict[str, str]:
 
 
 def run_dag(env: dict[str, str], dag_file: str, dag_id: str, logical_date: str, out: Path) -> dict[str, Any]:
+    return run_dag_logged(env, dag_file, dag_id, logical_date, out).result
+
+
+@dataclass
+class LoggedRun:
+    result: dict[str, Any]
+    log: str
+
+
+def run_dag_logged(env: dict[str, str], dag_file: str, dag_id: str, logical_date: str, out: Path) -> LoggedRun:
+    """``run_dag``, keeping what the run printed (dag.test() prints the task logs)."""
     done = subprocess.run(
         [sys.executable, RUNNER, str(DAGS / dag_file), dag_id, logical_date, str(out)],
         env=env,
@@ -46,8 +58,7 @@ def run_dag(env: dict[str, str], dag_file: str, dag_id: str, logical_date: str, 
         timeout=900,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
+    return LoggedRun(json.loads(out.read_text()), done.stdout + done.stderr)
 
 
 def paths(lake: Path) -> dict[str, str]:
@@ -74,7 +85,19 @@ def test_medallion_backfill_dag_over_dates_out_of_order_and_a_rerun(tmp_path: Pa
         events += batch
     env = airflow_env(tmp_path / "home", lake)
     migrate(env)
-    expected_tasks = {"write_day": "success", "confirm_day": "success", "read_gold": "success"}
+    # The consumer DAG starts first: its deferred sensor waits in the trigger and gives up, naming
+    # gold (a view of silver) as waiting for silver's commit of the day.
+    early = run_dag_logged(
+        {**env, "FANOUT_REPORT_WAIT_S": "8"},
+        "gold_report.py",
+        "fanout_gold_report",
+        "2026-11-02T00:00:00+00:00",
+        tmp_path / "early.json",
+    )
+    assert early.result["tasks"]["wait_for_gold"] == "failed", early.result
+    assert "a view of silver, waiting for silver to commit txn shop_backfill.silver.2026-11-02 >= 0" in early.log
+    assert "waiting for 1 sink(s)" in early.log  # the trigger's poll: the sensor deferred
+    expected_tasks = {"write_day": "success", "read_gold": "success"}
     for ds in ("2026-11-02", "2026-11-01"):  # out of order
         result = run_dag(
             env, "medallion_backfill.py", "fanout_medallion_backfill", f"{ds}T00:00:00+00:00", tmp_path / f"{ds}.json"
@@ -83,6 +106,11 @@ def test_medallion_backfill_dag_over_dates_out_of_order_and_a_rerun(tmp_path: Pa
     tables = lake / "backfill"
     assert_tables(tables, events)
     versions = {name: version(p) for name, p in paths(tables).items()}
+    # Now the day is there: the consumer's sensor succeeds and the report reads gold.
+    late = run_dag(env, "gold_report.py", "fanout_gold_report", "2026-11-02T00:00:00+00:00", tmp_path / "late.json")
+    assert late["tasks"] == {"wait_for_gold": "success", "report": "success"}, late
+    second_day = [e for e in silver_rows(events).values() if e.event_time.strftime("%Y-%m-%d") == "2026-11-02"]
+    assert set(late["xcom"]["report"]["revenue"]) == {e.event_type for e in second_day}
 
     rerun = run_dag(
         env, "medallion_backfill.py", "fanout_medallion_backfill", "2026-11-02T00:00:00+00:00", tmp_path / "rerun.json"

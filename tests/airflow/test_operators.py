@@ -31,3 +31,45 @@ def test_invalid_static_spec_fails_at_parse_time_with_its_path(tmp_path: Path) -
     doc["sinks"][1]["merge"] = {}
     with pytest.raises(SpecError, match=r"sinks\[1\]\.merge\.keys: required for mode 'merge'"):
         FanOutSubmitOperator(task_id="t", spec=doc)
+
+
+def test_a_spec_file_is_checked_when_the_dag_is_parsed_and_errors_name_dag_task_and_file(tmp_path: Path) -> None:
+    import json
+
+    from airflow.sdk import DAG
+
+    from airflow_fanout.exceptions import SpecError
+    from airflow_fanout.operators.fanout import FanOutSubmitOperator
+    from airflow_fanout.sensors.delta_txn import DeltaTxnSensor
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    good, bad = medallion_stream_spec(tmp_path), medallion_stream_spec(tmp_path)
+    bad["sinks"][1]["merge"] = {}
+    (specs / "good.json").write_text(json.dumps(good))
+    (specs / "bad.json").write_text(json.dumps(bad))
+    with DAG("fanout_files", schedule=None, template_searchpath=[str(specs)]):
+        op = FanOutSubmitOperator(task_id="write", spec="good.json")
+        # the file's sinks are the task's outlets, read when the DAG is parsed
+        assert [a.uri for a in op.outlets] == [f"file://{s['path']}" for s in good["sinks"]]
+        with pytest.raises(SpecError) as info:
+            FanOutSubmitOperator(task_id="write_bad", spec="bad.json")
+        with pytest.raises(SpecError, match=r"DAG 'fanout_files', task 'confirm', spec file .*bad\.json"):
+            DeltaTxnSensor(task_id="confirm", spec="bad.json", expected_version=0)
+    message = str(info.value)
+    assert f"DAG 'fanout_files', task 'write_bad', spec file {specs / 'bad.json'}" in message
+    assert "sinks[1].merge.keys: required for mode 'merge'" in message
+    # a file with Jinja in it is only checked once rendered, at run time
+    (specs / "templated.json").write_text(json.dumps(good).replace("shop_events", "{{ params.app }}"))
+    with DAG("fanout_templated", schedule=None, template_searchpath=[str(specs)]):
+        assert FanOutSubmitOperator(task_id="write", spec="templated.json").outlets == []
+
+
+def test_a_missing_spark_connection_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_fanout.hooks.fanout import FanOutHook
+
+    monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT", raising=False)
+    with pytest.raises(
+        Exception, match=r"AIRFLOW_CONN_SPARK_DEFAULT='\{\"conn_type\": \"spark\", \"host\": \"local\[\*\]\"\}'"
+    ):
+        FanOutHook("spark_default").master()

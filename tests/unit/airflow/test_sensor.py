@@ -4,6 +4,7 @@ from a report, a fixed version or a slice; "not yet" vs errors; the time-out mes
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,11 @@ def test_trigger_events(tmp_path: Path) -> None:
     assert timed_out["lagging"] == [f"bronze ({path}): txn a.bronze at nothing, expected >= 1"]
     commit(path, "a.bronze", 1)
     assert asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.05)))["status"] == "success"
-    classname, kwargs = DeltaTxnTrigger(watched, 5.0, 60.0).serialize()
+    classname, kwargs = DeltaTxnTrigger(watched, 5.0, timeout=60.0).serialize()
     assert classname == "airflow_fanout.triggers.delta_txn.DeltaTxnTrigger"
-    assert DeltaTxnTrigger(**kwargs).watched == watched
+    restarted = DeltaTxnTrigger(**kwargs)  # what a restarted triggerer builds: the same deadline
+    assert restarted.watched == watched and restarted.end_time == kwargs["end_time"]
+    assert kwargs["end_time"] == pytest.approx(time.time() + 60.0, abs=5)
 
     (tmp_path / "csv").mkdir()
     (tmp_path / "csv" / "x.csv").write_text("1\n")
@@ -161,3 +164,46 @@ def test_deferrable_sensor_defers_then_completes_from_the_trigger_event(tmp_path
     sensor.execute_complete(context(), event)  # returns: the sensor succeeds
     with pytest.raises(AirflowSensorTimeout, match="gold"):
         sensor.execute_complete(context(), {"status": "timeout", "lagging": ["gold (/x): txn g at nothing"]})
+
+
+def test_the_trigger_retries_failed_reads_and_gives_up_after_a_run_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_fanout.triggers.delta_txn as module
+
+    reads = iter([OSError("connection reset"), OSError("connection reset"), []])
+
+    def flaky(_: object) -> list[str]:
+        outcome = next(reads)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, list)
+        return outcome
+
+    async def first_event(trigger: DeltaTxnTrigger) -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    watched = [WatchedSink("bronze", "/nowhere", "a.bronze", 1).to_dict()]
+    monkeypatch.setattr(module, "lagging", flaky)
+    assert asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.01))) == {"status": "success"}
+
+    def broken(_: object) -> list[str]:
+        raise OSError("bucket unreachable")
+
+    monkeypatch.setattr(module, "lagging", broken)
+    event = asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.01)))
+    assert event["status"] == "error" and "5 reads of the Delta logs failed in a row" in event["message"]
+
+
+def test_sensor_defaults_follow_default_deferrable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import importlib
+
+    import airflow_fanout.sensors.delta_txn as module
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    try:
+        reloaded = importlib.reload(module)
+        assert reloaded.DeltaTxnSensor(task_id="w", spec=medallion_stream_spec(tmp_path), expected_version=0).deferrable
+    finally:
+        monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
+        importlib.reload(module)
