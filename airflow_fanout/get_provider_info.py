@@ -19,6 +19,7 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.operators.fanout"]}
         ],
         "sensors": [{"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.sensors.delta_txn"]}],
+        "extra-links": ["airflow_fanout.operators.links.SparkUILink"],
         "triggers": [
             {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.triggers.delta_txn"]}
         ],

@@ -27,6 +27,8 @@ _SPARK_LEVELS = {
 }
 #: the driver's line that closes a micro-batch (``runner``): a progress line
 _BATCH_DONE = re.compile(r"^batch \S+ done: ")
+#: the driver's line naming its Spark application and UI (``driver.main``)
+SPARK_APP = re.compile(r"^spark application (\S+), UI (\S+)$")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class DriverLine:
         """A batch's closing line, or the run's start and end (what a quiet terminal shows)."""
         if self.source != "driver":
             return False
-        return bool(_BATCH_DONE.match(self.message)) or self.message.startswith(("run ", "slice ", "stream "))
+        return bool(_BATCH_DONE.match(self.message)) or self.message.startswith(
+            ("run ", "slice ", "stream ", "spark application ")
+        )
 
 
 class LineReader:

@@ -132,6 +132,16 @@ def _run(spec: FanOutSpec, report_path: str, secrets: list[str]) -> int:
         log.error("cannot start: %s", exc)
         return EXIT_FAILED
     run = FanOutRun(spark, spec)
+    run.report.spark_app_id = spark.sparkContext.applicationId
+    run.report.spark_ui = spark.sparkContext.uiWebUrl
+    log.info("spark application %s, UI %s", run.report.spark_app_id, run.report.spark_ui or "-")
+    # The report grows with each batch, so a run killed later leaves what it committed on record
+    # (the operator reports a retried run's batches across its tries).
+
+    def keep_report(_batch: object) -> None:
+        run.report.write(report_path, secrets=secrets)
+
+    run.on_batch = keep_report
     code = EXIT_OK
     try:
         run.run()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,6 +43,16 @@ class SinkResult:
     rows_dead_lettered: int | None = None
     #: a view: its upstream, the changes it applied, and how they were read (rows/feed/rebuild)
     view: dict[str, str] | None = None
+    #: skipped: the table version of the commit that had written this batch (an earlier attempt)
+    committed_in: int | None = None
+    #: in a report over several attempts (``merge_attempts``): the attempt whose commit this is,
+    #: when not the last one
+    committed_by_attempt: int | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> SinkResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
 
     def add_counts(self, counts: QualityCounts | None) -> None:
         if counts is not None:
@@ -59,9 +69,10 @@ class SinkResult:
 
     def log_line(self, batch_id: int) -> str:
         if self.status == "skipped":
+            earlier = f", written by an earlier attempt in version {self.committed_in}" if self.committed_in else ""
             return (
                 f"batch {batch_id} sink {self.sink}: skipped, txn {self.txn_app_id} already at "
-                f"version >= {self.txn_version} (table version {self.table_version})"
+                f"version >= {self.txn_version} (table version {self.table_version}{earlier})"
             )
         quality = ""
         if self.rows_in is not None:
@@ -86,6 +97,16 @@ class BatchReport:
     #: (None when skipped as a replay); rows in == this + the rows the sinks read from the source
     source_dead_lettered: int | None = None
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> BatchReport:
+        return cls(
+            batch_id=int(doc["batch_id"]),
+            txn_version=int(doc["txn_version"]),
+            sinks=[SinkResult.from_dict(s) for s in doc.get("sinks", [])],
+            duration_s=float(doc.get("duration_s", 0.0)),
+            source_dead_lettered=doc.get("source_dead_lettered"),
+        )
+
 
 @dataclass
 class RunReport:
@@ -97,6 +118,9 @@ class RunReport:
     status: str = "running"
     error: str | None = None
     batches: list[BatchReport] = field(default_factory=list)
+    #: the Spark application of the run, and its UI while it runs
+    spark_app_id: str | None = None
+    spark_ui: str | None = None
 
     def sink_totals(self) -> dict[str, dict[str, Any]]:
         """Per sink: rows written over the run, last table version and txn version."""
@@ -116,11 +140,12 @@ class RunReport:
                         "duration_s": 0.0,
                     },
                 )
-                t["rows_written"] += r.rows_written
-                inserted, updated, deleted = r.row_changes()
-                t["rows_inserted"] += inserted
-                t["rows_updated"] += updated
-                t["rows_deleted"] += deleted
+                if r.status == "written":  # a skipped entry may describe an earlier run's commit
+                    t["rows_written"] += r.rows_written
+                    inserted, updated, deleted = r.row_changes()
+                    t["rows_inserted"] += inserted
+                    t["rows_updated"] += updated
+                    t["rows_deleted"] += deleted
                 if r.rows_in is not None:
                     for key in ("rows_in", "rows_passed", "rows_dropped", "rows_dead_lettered"):
                         t[key] = t.get(key, 0) + (getattr(r, key) or 0)
@@ -136,6 +161,32 @@ class RunReport:
         doc["sinks"] = self.sink_totals()
         return doc
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunReport:
+        """A report as ``write`` wrote it (the ``sinks`` totals are recomputed, not read)."""
+        known = {f.name for f in fields(cls)} - {"batches"}
+        report = cls(**{k: v for k, v in doc.items() if k in known})
+        report.batches = [BatchReport.from_dict(b) for b in doc.get("batches", [])]
+        return report
+
+    def summary(self, location: str | None = None) -> dict[str, Any]:
+        """What fits in an XCom: the outcome, per-sink totals, where the full report is."""
+        return {
+            "app_id": self.app_id,
+            "mode": self.mode,
+            "slice_key": self.slice_key,
+            "status": self.status,
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "batches": len(self.batches),
+            "batch_ids": sorted({b.batch_id for b in self.batches}),
+            "spark_app_id": self.spark_app_id,
+            "spark_ui": self.spark_ui,
+            "sinks": self.sink_totals(),
+            "report": location,
+        }
+
     def write(self, path: str, secrets: Iterable[str] = ()) -> str:
         """Write the report as JSON (atomically: temp file then rename), with every value in
         ``secrets`` masked (an error message can quote an option); returns the path."""
@@ -146,6 +197,48 @@ class RunReport:
         tmp.write_text(redact_json(text, secrets), encoding="utf-8")
         os.replace(tmp, target)
         return str(target)
+
+
+def merge_attempts(attempts: list[RunReport]) -> RunReport:
+    """One run's report over its attempts (oldest first; the last is the one that finished): every
+    batch any attempt committed, each sink's entry from the attempt that wrote it. A retry skips
+    what a killed attempt committed; here those entries carry ``committed_by_attempt``, so the
+    totals count the run's work once, whichever attempt did it."""
+    if not attempts:
+        raise ValueError("no attempt to merge")
+    last = attempts[-1]
+    merged = RunReport(
+        app_id=last.app_id,
+        mode=last.mode,
+        slice_key=last.slice_key,
+        started_at=attempts[0].started_at,
+        finished_at=last.finished_at,
+        status=last.status,
+        error=last.error,
+        spark_app_id=last.spark_app_id,
+        spark_ui=last.spark_ui,
+    )
+    by_key: dict[int, BatchReport] = {}
+    for number, attempt in enumerate(attempts, start=1):
+        for batch in attempt.batches:
+            key = batch.txn_version  # the batch id in a stream, the run version of a slice
+            into = by_key.setdefault(key, BatchReport(batch.batch_id, batch.txn_version))
+            into.duration_s = round(into.duration_s + batch.duration_s, 3)
+            if batch.source_dead_lettered is not None:
+                into.source_dead_lettered = batch.source_dead_lettered
+            entries = {s.sink: i for i, s in enumerate(into.sinks)}
+            for result in batch.sinks:
+                entry = replace(result, committed_by_attempt=number if number < len(attempts) else None)
+                if result.status == "skipped" and result.committed_in is not None and number > 1:
+                    # skipped as committed, by an attempt of this run killed before its report
+                    # got to this batch: the one before
+                    entry = replace(result, status="written", committed_by_attempt=number - 1)
+                if result.sink not in entries:
+                    into.sinks.append(entry)
+                elif result.status == "written" and into.sinks[entries[result.sink]].status != "written":
+                    into.sinks[entries[result.sink]] = entry
+    merged.batches = [by_key[k] for k in sorted(by_key)]
+    return merged
 
 
 def redact_json(text: str, secrets: Iterable[str]) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -142,11 +143,12 @@ class FanOutRun:
         tombstones past their retention are deleted."""
         for sink in self.spec.sinks:
             session = self._sessions[sink.name]
+            what = f"preparing sink {sink.name}"  # another slice's run may be doing the same
             if self.spec.feeds_views(sink):
-                ensure_feed(session, sink.ref)
+                retry_conflicts(partial(ensure_feed, session, sink.ref), what=what)
             tombstones = Tombstones.of(sink)
             if tombstones is not None:
-                tombstones.expire(session)
+                retry_conflicts(partial(tombstones.expire, session), what=what)
 
     def _run_stream(self) -> None:
         spec = self.spec
@@ -317,6 +319,12 @@ class FanOutRun:
         if recorded is not None and recorded >= txn_version:
             # Committed already; so are its dead letters (written before the sink): nothing to count.
             result = SinkResult(sink.name, sink.ref.target, app_id, txn_version, "skipped", table.version, 0, 0.0)
+            if recorded == txn_version:  # this very batch: say which commit holds it, and what it did
+                at = result.committed_in = self.delta_log.first_commit(sink.ref, app_id, txn_version)
+                earlier = self.delta_log.commits(sink.ref, at, at) if at is not None else []
+                if earlier and earlier[0].txns.get(app_id) == txn_version:
+                    result.operation, result.metrics = earlier[0].operation, earlier[0].metrics
+                    result.rows_written = _rows_written(earlier[0].operation, earlier[0].metrics)
             log.info(result.log_line(batch_id))
             return result
         try:

@@ -32,7 +32,11 @@ def build_session(app_name: str) -> SparkSession:
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     # Spark's INFO lines (a JSON progress report per micro-batch) drown the driver's own lines.
-    spark.sparkContext.setLogLevel(os.environ.get("FANOUT_SPARK_LOG_LEVEL", "WARN"))
+    # The level the run was submitted with (airflow_fanout.submit) wins over the environment's.
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    submitted_level = jvm.java.lang.System.getProperty("fanout.spark.log.level")
+    spark.sparkContext.setLogLevel(str(submitted_level or os.environ.get("FANOUT_SPARK_LOG_LEVEL", "WARN")))
     require_delta(spark)
     return spark
 

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,9 +22,9 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
 from airflow_fanout._packaging import driver_zip
-from airflow_fanout.driver.report import redact_json
+from airflow_fanout.driver.report import RunReport, merge_attempts, redact_json
 from airflow_fanout.exceptions import RunError
-from airflow_fanout.logs import LineReader
+from airflow_fanout.logs import SPARK_APP, LineReader
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import parse_spec
@@ -72,6 +73,8 @@ class FanOutHook(BaseHook):
         self.spark_log_level = spark_log_level
         self._submit_hook: SparkSubmitHook | None = None
         self._relay: DriverLogRelay | None = None
+        #: where the last run's whole report is kept (None: it was in a temporary folder)
+        self.report_path: str | None = None
         #: why spark-submit was stopped, when Airflow stopped it (``on_kill``)
         self.stopped_by: str | None = None
 
@@ -114,20 +117,38 @@ class FanOutHook(BaseHook):
         hook._log = self._relay  # type: ignore[assignment]
         return hook
 
-    def run(self, spec_doc: dict[str, Any]) -> dict[str, Any]:
+    def run(
+        self,
+        spec_doc: dict[str, Any],
+        *,
+        report_dir: str | None = None,
+        attempt: int = 1,
+        on_spark_app: Callable[[dict[str, str]], None] | None = None,
+    ) -> dict[str, Any]:
         """Validate ``spec_doc``, run the driver, return its run report. Raises ``SpecError`` for an
-        invalid spec (before Spark starts) and ``RunError`` for a failed run."""
+        invalid spec (before Spark starts) and ``RunError`` for a failed run.
+
+        ``report_dir``: a folder kept across the attempts of one task run (the task's retries):
+        attempt ``n`` writes ``attempt-<n>.json`` there as it goes, and the report returned (and
+        kept as ``run.json``, its path in ``report_path``) covers every attempt: a batch a killed
+        attempt committed is reported too, marked with that attempt. Without it, the report
+        lives in a temporary folder for the run only. ``on_spark_app`` is called with the Spark
+        application's id and UI as soon as the driver has started it."""
         spec = parse_spec(spec_doc)
         secrets = mask_spec_secrets(spec_doc, self.conf)
         with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
             spec_path = str(Path(tmp) / "spec.json")
-            report_path = str(Path(tmp) / "report.json")
+            if report_dir is not None:
+                Path(report_dir).mkdir(parents=True, exist_ok=True)
+            report_path = str(Path(report_dir or tmp) / f"attempt-{attempt}.json")
             # The rendered spec with its params resolved: what ran is exactly what is logged. It
             # holds the credentials the driver needs: readable by this user only.
             fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({**spec_doc, "params": spec.params}, fh, indent=2)
             self._submit_hook = self.build_submit_hook(spec, spec_path, report_path)
+            if self._relay is not None:
+                self._relay.on_spark_app = on_spark_app
             failure: Exception | None = None
             try:
                 self._submit_hook.submit(application=driver_script())
@@ -139,9 +160,24 @@ class FanOutHook(BaseHook):
                 self.log.debug("spark-submit failed: %s", exc)  # its text holds the whole command
                 failure = exc
             report = _read_report(report_path, secrets)
+            if report is not None and report_dir is not None:
+                report = self._over_attempts(report_dir, attempt, report, secrets)
+            elif report is not None:
+                self.report_path = None
         if failure is not None or report is None or report.get("status") != "succeeded":
             raise RunError(f"fan-out run of {spec.app_id} failed: {self.failure_reason(report)}")
         return report
+
+    def _over_attempts(self, folder: str, attempt: int, report: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+        """The report over every attempt so far (``merge_attempts``), written as ``run.json``."""
+        attempts = []
+        for number in range(1, attempt):
+            earlier = _read_report(str(Path(folder) / f"attempt-{number}.json"), secrets)
+            if earlier is not None:  # an attempt killed before its first batch left none
+                attempts.append(RunReport.from_dict(earlier))
+        merged = merge_attempts([*attempts, RunReport.from_dict(report)])
+        self.report_path = merged.write(str(Path(folder) / "run.json"), secrets=secrets)
+        return merged.to_dict()
 
     def failure_reason(self, report: dict[str, Any] | None) -> str:
         """One line on why a run failed: the driver's own error, else who stopped spark-submit
@@ -193,6 +229,8 @@ class DriverLogRelay:
         self._log = log
         self._reader = LineReader()
         self.last_error: str | None = None
+        #: called once with ``{"app_id", "ui"}`` when the driver logs its Spark application
+        self.on_spark_app: Callable[[dict[str, str]], None] | None = None
 
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         if not isinstance(msg, str) or args or kwargs:
@@ -203,6 +241,9 @@ class DriverLogRelay:
             return
         line = self._reader.read(msg)
         text = f"spark {line.logger}: {line.message}" if line.source == "spark" else line.message
+        if line.source == "driver" and self.on_spark_app is not None and (app := SPARK_APP.match(line.message)):
+            self.on_spark_app({"app_id": app.group(1), "ui": app.group(2)})
+            self.on_spark_app = None
         if line.level >= logging.ERROR and line.source != "output" and not line.continued:
             self.last_error = text
         getattr(self._log, self._METHODS.get(line.level, "info"))(text)

@@ -8,7 +8,9 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, Context
 
+from airflow_fanout.driver.report import RunReport
 from airflow_fanout.hooks.fanout import FanOutHook, mask_spec_secrets
+from airflow_fanout.operators.links import SPARK_APP_XCOM, SparkUILink, task_report_dir
 from airflow_fanout.operators.spec_source import is_static, parse_for, parse_time_doc, where
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import parse_spec
@@ -74,15 +76,25 @@ class FanOutSubmitOperator(BaseOperator):
     :param conf: extra Spark confs (templated).
     :param spark_log_level: Spark's own log level in the task log (default:
         ``$FANOUT_SPARK_LOG_LEVEL``, else ``WARN``). The driver's lines keep their own levels.
+    :param spark_history_url: a Spark history server (``http://host:18080``) for the "Spark UI"
+        link once the run is over (default: ``spark.yarn.historyServer.address`` from ``conf``;
+        without either, the link is the live UI while the driver runs).
 
-    The run report (per sink: rows written, table version, txn app id and version, duration) is
-    the task's return value, so it lands in XCom. A static spec is validated when the DAG is parsed
-    (no Spark import); every spec is validated again before the run.
+    The task's return value (its XCom) is small: status, per-sink totals (rows inserted, updated,
+    deleted, table version, txn app id and version), batch ids, the Spark application, and
+    ``report``, the path of the whole run report. With a local checkpoint that report is kept
+    under ``<checkpoint>/_fanout/reports/airflow/<dag>/<run>/<task>/`` and covers every attempt
+    of the task (a batch a killed attempt committed is reported, marked with that attempt). Each
+    sink table the run changed gets an Asset event whose ``extra`` says what changed; a sink that
+    wrote nothing gets none. A static spec (a dict, or a ``.json`` file, without Jinja) is
+    validated when the DAG is parsed (no Spark import); every spec is validated again before the
+    run.
     """
 
     template_fields: Sequence[str] = ("spec", "spec_params", "conf")
     template_ext: Sequence[str] = (".json",)
     ui_color = "#d5f0e3"
+    operator_extra_links = (SparkUILink(),)
 
     def __init__(
         self,
@@ -93,6 +105,7 @@ class FanOutSubmitOperator(BaseOperator):
         delta_packages: bool = True,
         conf: dict[str, str] | None = None,
         spark_log_level: str | None = None,
+        spark_history_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         outlets_given = "outlets" in kwargs
@@ -103,6 +116,7 @@ class FanOutSubmitOperator(BaseOperator):
         self.delta_packages = delta_packages
         self.conf = conf
         self.spark_log_level = spark_log_level
+        self.spark_history_url = spark_history_url
         self._hook: FanOutHook | None = None
         found = parse_time_doc(self, spec) if is_static(spec_params or {}) else None
         if found is not None:  # a spec without Jinja: checked now, when the DAG is parsed
@@ -156,10 +170,60 @@ class FanOutSubmitOperator(BaseOperator):
             name=f"fanout-{spec.app_id}",
             spark_log_level=self.spark_log_level,
         )
-        report = self._hook.run(doc)
-        batches = len(report.get("batches", []))
-        self.log.info("fan-out run of %s: %d batch(es)\n%s", spec.app_id, batches, sink_table(report))
-        return report
+        ti = context.get("ti")
+        report = self._hook.run(
+            doc,
+            report_dir=task_report_dir(spec, ti),
+            attempt=int(getattr(ti, "try_number", 1) or 1),
+            on_spark_app=lambda app: self._record_spark_app(ti, app),
+        )
+        run = RunReport.from_dict(report)
+        self.log.info("fan-out run of %s: %d batch(es)\n%s", spec.app_id, len(run.batches), sink_table(report))
+        self._announce_assets(context, spec, run)
+        # XCom gets the outcome and the totals; every batch's detail stays in the report file
+        return run.summary(self._hook.report_path)
+
+    def _record_spark_app(self, ti: Any, app: dict[str, str]) -> None:
+        """The run's Spark application, pushed as soon as it starts (the "Spark UI" link)."""
+        history = (self.conf or {}).get("spark.yarn.historyServer.address") or self.spark_history_url
+        value = {**app, "history": f"{history.rstrip('/')}/history/{app['app_id']}/" if history else ""}
+        if ti is not None and hasattr(ti, "xcom_push"):
+            ti.xcom_push(key=SPARK_APP_XCOM, value=value)
+
+    def _announce_assets(self, context: Context, spec: FanOutSpec, run: RunReport) -> None:
+        """One Asset event per sink table this run changed, its ``extra`` saying what changed; a
+        sink whose every batch was empty or already committed gets no event (so an Asset-scheduled
+        DAG does not run for nothing)."""
+        changed: dict[str, dict[str, Any]] = {}
+        batches: dict[str, list[int]] = {}
+        for batch in run.batches:
+            for result in batch.sinks:
+                if result.status == "written" and any(result.row_changes()):
+                    batches.setdefault(result.sink, []).append(batch.batch_id)
+        for name, totals in run.sink_totals().items():
+            if name in batches:
+                changed[name] = {
+                    "rows_inserted": totals["rows_inserted"],
+                    "rows_updated": totals["rows_updated"],
+                    "rows_deleted": totals["rows_deleted"],
+                    "table_version": totals.get("table_version"),
+                    "txn_app_id": totals.get("txn_app_id"),
+                    "txn_version": totals.get("txn_version"),
+                    "batch_ids": batches[name],
+                    "run_report": self._hook.report_path if self._hook is not None else None,
+                }
+        ours = {f"{spec.app_id}.{s.name}": s.name for s in spec.sinks}
+        events = context.get("outlet_events")
+        kept = []
+        for outlet in self.outlets:
+            sink = ours.get(getattr(outlet, "name", ""))
+            if sink is None:
+                kept.append(outlet)  # the DAG author's own outlets
+            elif sink in changed:
+                kept.append(outlet)
+                if events is not None:
+                    events[outlet].extra = changed[sink]
+        self.outlets = kept
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the source as the input dataset, each sink table as an output dataset."""

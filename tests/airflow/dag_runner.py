@@ -32,22 +32,28 @@ def main() -> int:
 
 
 def stored_values(run_id: str, tis: list[Any]) -> dict[str, Any]:
-    """What Airflow stored for each task: its XCom return value and its rendered template fields
-    (what the UI shows)."""
+    """What Airflow stored for each task: its XCom return value, its rendered template fields
+    (what the UI shows), and the run's Asset events (asset name -> extra)."""
+    from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     xcoms: dict[str, Any] = {}
     rendered: dict[str, Any] = {}
+    events: dict[str, Any] = {}
     with create_session() as session:
+        query = select(AssetModel.name, AssetEvent.extra).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+        for name, extra in session.execute(query.where(AssetEvent.source_run_id == run_id)):
+            events[name] = extra
         for ti in tis:
             query = XComModel.get_many(run_id=run_id, key="return_value", task_ids=ti.task_id, dag_ids=ti.dag_id)
             row = session.scalars(query).first()
             if row is not None:
                 xcoms[ti.task_id] = XComModel.deserialize_value(row)
             rendered[ti.task_id] = RenderedTaskInstanceFields.get_templated_fields(ti, session=session)
-    return {"xcom": xcoms, "rendered": rendered}
+    return {"xcom": xcoms, "rendered": rendered, "asset_events": events}
 
 
 def migrate(env: dict[str, str]) -> None:

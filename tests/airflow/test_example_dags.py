@@ -139,6 +139,12 @@ def test_streaming_available_now_dag_picks_up_new_files_exactly_once(tmp_path: P
         )
         assert result["tasks"] == expected_tasks, result
         assert_tables(lake, events)
+        # One Asset event per sink table the run changed, saying what changed
+        assert set(result["asset_events"]) == {f"shop_events.{n}" for n in ("bronze", "silver", "gold")}
+        bronze = result["asset_events"]["shop_events.bronze"]
+        assert bronze["rows_inserted"] == len(batch) and bronze["txn_app_id"] == "shop_events.bronze"
+        assert bronze["batch_ids"] == [run] and bronze["table_version"] == version(paths(lake)["bronze"])
+        assert result["xcom"]["fan_out"]["report"].endswith("/run.json")
     versions = {name: version(p) for name, p in paths(lake).items()}
 
     idle = run_dag(
@@ -150,4 +156,5 @@ def test_streaming_available_now_dag_picks_up_new_files_exactly_once(tmp_path: P
     )
     assert idle["tasks"] == expected_tasks, idle
     assert {name: version(p) for name, p in paths(lake).items()} == versions  # nothing new: nothing written
+    assert idle["asset_events"] == {}  # and no Asset event to trigger anything downstream
     assert_tables(lake, events)

@@ -1,0 +1,44 @@
+"""What a fan-out task links to and where it keeps its reports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.bases.operatorlink import BaseOperatorLink
+from airflow.sdk.bases.xcom import BaseXCom as XCom
+
+from airflow_fanout.spec.model import FanOutSpec
+
+#: XCom key of ``{"app_id", "ui", "history"}``, pushed as soon as the driver starts Spark
+SPARK_APP_XCOM = "spark_app"
+
+
+class SparkUILink(BaseOperatorLink):
+    """The run's Spark application: its history server page when one is known, else its live UI
+    (which answers while the driver runs)."""
+
+    name = "Spark UI"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        app = XCom.get_value(ti_key=ti_key, key=SPARK_APP_XCOM)
+        if not isinstance(app, dict):
+            return ""
+        return str(app.get("history") or app.get("ui") or "")
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", part)
+
+
+def task_report_dir(spec: FanOutSpec, ti: Any) -> str | None:
+    """Where a task run keeps its reports across attempts: under a local checkpoint,
+    ``_fanout/reports/airflow/<dag>/<run>/<task>[-<map index>]``; None without a task instance
+    or for a remote checkpoint (then the report lives for the run only)."""
+    checkpoint = spec.run.checkpoint
+    if ti is None or ("://" in checkpoint and not checkpoint.startswith("file:")):
+        return None
+    local = Path(checkpoint.removeprefix("file://").removeprefix("file:"))
+    task = _safe(ti.task_id) + (f"-{ti.map_index}" if getattr(ti, "map_index", -1) not in (-1, None) else "")
+    return str(local / "_fanout" / "reports" / "airflow" / _safe(ti.dag_id) / _safe(ti.run_id) / task)
