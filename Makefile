@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 IVY    := $(CURDIR)/.ivy
 STAMP  := $(VENV)/.installed
 JARS   := $(IVY)/jars/.resolved
+CHROMIUM := /usr/bin/chromium
 
 # Tests and the demo use the jars resolved once into .ivy/jars: nothing downloads mid-run.
 export FANOUT_DELTA_JARS_DIR := $(IVY)/jars
@@ -12,12 +13,18 @@ export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
 .PHONY: setup demo demo-clean test lint typecheck unit soak bench bench-quick clean
 
-setup: $(STAMP) $(JARS)
+setup: $(STAMP) $(JARS) $(CHROMIUM)
+
+# Headless Chromium for the UI tests (Playwright drives the machine's Debian build: no browser
+# download); installed once by the project's setup, as root on a fresh machine.
+$(CHROMIUM):
+	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	rm -rf airflow_fanout.egg-info  # the editable install's metadata lives in .venv; a copy here is a second "distribution"
 	touch $@
 
 $(JARS): $(STAMP)

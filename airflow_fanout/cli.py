@@ -3,6 +3,7 @@
 airflow-fanout validate SPEC [--param k=v ...]   check a spec (exit 2 if invalid)
 airflow-fanout run SPEC [--param k=v ...]        run the driver through spark-submit
 airflow-fanout status SPEC [--param k=v ...]     where each sink's Delta txn stands
+airflow-fanout graph SPEC [-o FILE] [--status]   the spec as a graph (SVG, or PNG for *.png)
 airflow-fanout schema                            print the spec's JSON Schema
 airflow-fanout fetch-jars --ivy DIR              resolve the Delta jars once into DIR/jars
 """
@@ -108,6 +109,27 @@ def _dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from airflow_fanout.graph import SinkFacts, spec_graph, to_png, to_svg
+    from airflow_fanout.status import sink_statuses
+
+    spec = _load(args)
+    facts = None
+    if args.status:
+        facts = {s.sink: SinkFacts(s.table_version, s.txn_version) for s in sink_statuses(spec)}
+    graph = spec_graph(spec, facts)
+    if args.output is None:
+        print(to_svg(graph))
+    elif args.output.lower().endswith(".png"):
+        to_png(graph, args.output)
+        print(args.output)
+    else:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(to_svg(graph) + "\n")
+        print(args.output)
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(spec_schema(), indent=2))
     return EXIT_OK
@@ -130,11 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("validate", cmd_validate, "check a spec"),
         ("run", cmd_run, "run the driver through spark-submit"),
         ("status", cmd_status, "txn versions of each sink"),
+        ("graph", cmd_graph, "the spec as a graph: source, sinks, from edges, routes, dead letters"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("spec", help="path of the JSON spec")
         p.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE")
         p.set_defaults(func=func)
+        if name == "graph":
+            p.add_argument("-o", "--output", help="write here (.svg, or .png with Pillow); default: SVG on stdout")
+            p.add_argument("--status", action="store_true", help="add each table's version and txn version (no JVM)")
         if name == "run":
             p.add_argument("--master", default="local[*]", help="Spark master (default local[*])")
             p.add_argument("--report", help="where the driver writes its JSON run report")

@@ -17,7 +17,8 @@ import pytest
 
 from airflow_fanout.sample_data import START, Event, generate_events, write_landing_batch
 from tests.airflow.dag_runner import migrate
-from tests.driver.helpers import gold_as_dict, rows, version
+from tests.airflow.ui_browser import ARTIFACTS, api_server, browser
+from tests.driver.helpers import gold_as_dict, rows, txn, version
 from tests.expected import gold_rows, silver_rows
 
 pytestmark = pytest.mark.slow
@@ -157,4 +158,24 @@ def test_streaming_available_now_dag_picks_up_new_files_exactly_once(tmp_path: P
     assert idle["tasks"] == expected_tasks, idle
     assert {name: version(p) for name, p in paths(lake).items()} == versions  # nothing new: nothing written
     assert idle["asset_events"] == {}  # and no Asset event to trigger anything downstream
+
+    # What a user sees: the DAG's "Fan-out" tab in a real API server, in headless Chromium. The
+    # page inside shows the task's graph and each sink's table version and txn version (read from
+    # the Delta logs) next to the rows the last run wrote (its XCom).
+    with api_server(env, tmp_path / "api-server.log") as base, browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1500, "height": 1100})  # type: ignore[attr-defined]
+        page.goto(f"{base}/dags/fanout_streaming_available_now/plugin/fanout-dag", wait_until="networkidle")
+        frame = next(f for f in page.frames if "/fanout/?dag_id=fanout_streaming_available_now" in f.url)
+        task = frame.locator("section.task[data-task='fan_out']")
+        task.wait_for(timeout=30_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "fanout-dag-tab.png"), full_page=True)
+        for name, path in paths(lake).items():
+            row = task.locator(f"tr[data-sink='{name}']")
+            assert row.get_attribute("data-version") == str(version(path)), name
+            assert row.get_attribute("data-txn") == str(txn(path, f"shop_events.{name}")), name
+            assert task.locator(f"svg g[data-sink='{name}']").count() == 1, name
+        # the last run (the idle one) had no batch
+        assert "last run: succeeded, 0 batch(es)" in task.inner_text()
+        assert task.locator("svg [data-edge='sink:silver->sink:gold']").count() == 1
     assert_tables(lake, events)

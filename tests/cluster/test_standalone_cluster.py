@@ -83,8 +83,10 @@ def test_operator_on_standalone_cluster_matches_local(spark_cluster: str, tmp_pa
         timeout=900,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert json.loads(out.read_text())["tasks"] == {"fan_out": "success"}
-    assert f"--master {spark_cluster}" in done.stdout + done.stderr  # it really went to the cluster
+    result = json.loads(out.read_text())
+    assert result["tasks"] == {"fan_out": "success"}
+    # it really went to the cluster: a standalone master names its applications app-..., not local-...
+    assert result["xcom"]["fan_out"]["spark_app_id"].startswith("app-"), result["xcom"]
 
     spec_path = tmp_path / "local.json"
     spec_path.write_text(json.dumps(local))

@@ -47,7 +47,7 @@ def test_run_through_spark_submit_then_rerun_writes_nothing(tmp_path: Path) -> N
     lines = done.stderr.splitlines()
     assert sum(1 for line in lines if line.startswith("batch ") and " done: " in line) == 2, lines
     assert not any(" INFO " in line for line in lines), lines
-    assert all(line.startswith(("batch ", "run ", "stream ", "WARNING: ")) for line in lines), lines
+    assert all(line.startswith(("batch ", "run ", "stream ", "spark application ", "WARNING: ")) for line in lines)
 
     paths = {s["name"]: s["path"] for s in doc["sinks"]}
     assert len(rows(paths["bronze"])) == len(events)

@@ -100,10 +100,9 @@ def test_credentials_in_options_never_reach_the_output_or_the_report(tmp_path: P
     report_path = tmp_path / "report.json"
     # Spark's own log lines (log4j) mask only confs, not data or SQL text: silence them here so the
     # test sees every line the driver itself prints.
-    env = {**submit_env(), "FANOUT_SPARK_LOG_LEVEL": "OFF"}
     done = subprocess.run(
-        submit_command(str(spec_path), master="local[1]", report=str(report_path)),
-        env=env,
+        submit_command(str(spec_path), master="local[1]", report=str(report_path), spark_log="OFF"),
+        env=submit_env(),
         capture_output=True,
         text=True,
         timeout=600,
