@@ -19,7 +19,10 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.operators.fanout"]}
         ],
         "sensors": [{"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.sensors.delta_txn"]}],
-        "extra-links": ["airflow_fanout.operators.links.SparkUILink"],
+        "extra-links": [
+            "airflow_fanout.operators.links.SparkUILink",
+            "airflow_fanout.operators.links.FanOutTablesLink",
+        ],
         "triggers": [
             {"integration-name": "Delta Lake fan-out", "python-modules": ["airflow_fanout.triggers.delta_txn"]}
         ],

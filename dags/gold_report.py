@@ -14,13 +14,11 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from airflow_fanout.examples.medallion import medallion_backfill_spec
+from airflow_fanout.examples.medallion import backfill_dag_spec, example_lake, sink_path
 from airflow_fanout.sensors.delta_txn import DeltaTxnSensor
 
-LAKE = os.environ.get("FANOUT_LAKE", "/tmp/airflow-fanout/lake")
-SPEC = medallion_backfill_spec(f"{LAKE}/backfill")  # the tables fanout_medallion_backfill writes
-SPEC["source"]["path"] = f"{LAKE}/landing"
-GOLD = next(s["path"] for s in SPEC["sinks"] if s["name"] == "gold")
+SPEC = backfill_dag_spec(example_lake())  # the tables fanout_medallion_backfill writes
+GOLD = sink_path(SPEC, "gold")
 
 with DAG(
     dag_id="fanout_gold_report",

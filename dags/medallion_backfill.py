@@ -13,21 +13,16 @@ written under ``$FANOUT_LAKE/backfill``.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, task
 
-from airflow_fanout.examples.medallion import medallion_backfill_spec
+from airflow_fanout.examples.medallion import backfill_dag_spec, example_lake, sink_path
 from airflow_fanout.operators.fanout import FanOutBackfillOperator
 
-LAKE = os.environ.get("FANOUT_LAKE", "/tmp/airflow-fanout/lake")
-# Its own tables under <lake>/backfill (the streaming example owns <lake>/bronze ...), reading
-# the shared landing folder.
-SPEC = medallion_backfill_spec(f"{LAKE}/backfill")
-SPEC["source"]["path"] = f"{LAKE}/landing"
-GOLD = next(s["path"] for s in SPEC["sinks"] if s["name"] == "gold")
+SPEC = backfill_dag_spec(example_lake())
+GOLD = sink_path(SPEC, "gold")
 
 with DAG(
     dag_id="fanout_medallion_backfill",

@@ -7,17 +7,15 @@ A run with no new files writes nothing and succeeds quickly. The lake lives in `
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
-from airflow_fanout.examples.medallion import medallion_stream_spec
+from airflow_fanout.examples.medallion import example_lake, medallion_stream_spec
 from airflow_fanout.operators.fanout import FanOutAvailableNowOperator
 from airflow_fanout.sensors.delta_txn import DeltaTxnSensor
 
-LAKE = os.environ.get("FANOUT_LAKE", "/tmp/airflow-fanout/lake")
-SPEC = medallion_stream_spec(LAKE)
+SPEC = medallion_stream_spec(example_lake())
 
 with DAG(
     dag_id="fanout_streaming_available_now",

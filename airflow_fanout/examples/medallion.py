@@ -85,3 +85,23 @@ def medallion_backfill_spec(root: str | Path, ds: str = "2026-11-01") -> dict[st
         "sinks": medallion_sinks(lake),
         "dead_letter": {"path": f"{lake}/errors/dead_letter"},
     }
+
+
+def example_lake() -> str:
+    """Where the example DAGs keep their lake: ``$FANOUT_LAKE``, else ``/tmp/airflow-fanout/lake``."""
+    import os
+
+    return os.environ.get("FANOUT_LAKE", "/tmp/airflow-fanout/lake")
+
+
+def backfill_dag_spec(lake: str) -> dict[str, Any]:
+    """The spec of the backfill example DAG (and of the DAG that waits for it): its own tables
+    under ``<lake>/backfill`` (the streaming example owns ``<lake>/bronze`` ...), reading the
+    shared ``<lake>/landing``."""
+    spec = medallion_backfill_spec(f"{lake}/backfill")
+    spec["source"]["path"] = f"{lake}/landing"
+    return spec
+
+
+def sink_path(spec: dict[str, Any], name: str) -> str:
+    return str(next(s["path"] for s in spec["sinks"] if s["name"] == name))

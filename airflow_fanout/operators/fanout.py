@@ -10,7 +10,7 @@ from airflow.sdk import Asset, BaseOperator, Context
 
 from airflow_fanout.driver.report import RunReport
 from airflow_fanout.hooks.fanout import FanOutHook, mask_spec_secrets
-from airflow_fanout.operators.links import SPARK_APP_XCOM, SparkUILink, task_report_dir
+from airflow_fanout.operators.links import SPARK_APP_XCOM, FanOutTablesLink, SparkUILink, task_report_dir
 from airflow_fanout.operators.spec_source import is_static, parse_for, parse_time_doc, where
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import parse_spec
@@ -94,7 +94,7 @@ class FanOutSubmitOperator(BaseOperator):
     template_fields: Sequence[str] = ("spec", "spec_params", "conf")
     template_ext: Sequence[str] = (".json",)
     ui_color = "#d5f0e3"
-    operator_extra_links = (SparkUILink(),)
+    operator_extra_links = (SparkUILink(), FanOutTablesLink())
 
     def __init__(
         self,

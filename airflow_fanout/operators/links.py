@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from airflow.sdk import conf
 from airflow.sdk.bases.operatorlink import BaseOperatorLink
 from airflow.sdk.bases.xcom import BaseXCom as XCom
 
@@ -26,6 +28,18 @@ class SparkUILink(BaseOperatorLink):
         if not isinstance(app, dict):
             return ""
         return str(app.get("history") or app.get("ui") or "")
+
+
+class FanOutTablesLink(BaseOperatorLink):
+    """The task on the Fan-out page: its graph, each sink table's location, version and txn
+    version, and what the last run wrote."""
+
+    name = "Fan-out tables"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        base = conf.get("api", "base_url", fallback="").rstrip("/")
+        query = urlencode({"dag_id": ti_key.dag_id, "task_id": ti_key.task_id})
+        return f"{base}/fanout/?{query}"
 
 
 def _safe(part: str) -> str:

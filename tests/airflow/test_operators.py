@@ -73,3 +73,24 @@ def test_a_missing_spark_connection_says_what_to_set(tmp_path: Path, monkeypatch
         Exception, match=r"AIRFLOW_CONN_SPARK_DEFAULT='\{\"conn_type\": \"spark\", \"host\": \"local\[\*\]\"\}'"
     ):
         FanOutHook("spark_default").master()
+
+
+def test_extra_links_point_at_the_spark_application_and_the_fanout_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    import airflow_fanout.operators.links as links
+    from airflow_fanout.operators.fanout import FanOutSubmitOperator
+
+    assert [link.name for link in FanOutSubmitOperator.operator_extra_links] == ["Spark UI", "Fan-out tables"]
+    key = SimpleNamespace(dag_id="daily sales", task_id="write", run_id="r", try_number=1, map_index=-1)
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080/")
+    assert links.FanOutTablesLink().get_link(None, ti_key=key) == (
+        "http://airflow.example:8080/fanout/?dag_id=daily+sales&task_id=write"
+    )
+    pushed = {"app_id": "app-1", "ui": "http://driver:4040", "history": "http://hs:18080/history/app-1/"}
+    monkeypatch.setattr(BaseXCom, "get_value", staticmethod(lambda *, ti_key, key: pushed))
+    assert links.SparkUILink().get_link(None, ti_key=key) == "http://hs:18080/history/app-1/"
+    pushed["history"] = ""
+    assert links.SparkUILink().get_link(None, ti_key=key) == "http://driver:4040"
