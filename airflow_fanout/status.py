@@ -139,6 +139,19 @@ def lagging(watched: list[WatchedSink]) -> list[str]:
     return out
 
 
+def confirmed(watched: list[WatchedSink]) -> list[str]:
+    """A line for each watched sink saying what its log records (what a sensor confirmed)."""
+    out = []
+    for w in watched:
+        status = sink_status(w.sink, w.path, w.path, w.txn_app_id)
+        recorded = "nothing" if status.txn_version is None else status.txn_version
+        expected = w.target()
+        wanted = "" if expected is None else f" (expected >= {expected})"
+        table = f"table version {status.table_version}"
+        out.append(f"{w.sink} ({w.path}): txn {w.txn_app_id} at {recorded}{wanted}, {table}")
+    return out
+
+
 def format_table(rows: list[list[str]]) -> str:
     """A plain, aligned text table (first row is the header)."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

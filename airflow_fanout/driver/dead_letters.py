@@ -9,10 +9,11 @@ import threading
 
 from pyspark.sql import DataFrame
 
-from airflow_fanout.driver.delta_log import DeltaLogReader
+from airflow_fanout.driver.delta_log import DeltaLogReader, TableState
+from airflow_fanout.driver.retry import retry_conflicts
 from airflow_fanout.driver.tables import save, txn_writer
 from airflow_fanout.exceptions import RunError, first_line
-from airflow_fanout.spec.model import FanOutSpec
+from airflow_fanout.spec.model import FanOutSpec, TableRef
 from airflow_fanout.spec.naming import dead_letter_app_id
 from airflow_fanout.spec.params import sql_literal
 
@@ -36,21 +37,17 @@ class DeadLetterWriter:
         app_id = dead_letter_app_id(self._spec, sink_name)
         slice_key = self._spec.slice_key if by_slice else None
         with self._lock:
-            table = self._delta_log.state(ref)
-            recorded = table.txn_version(app_id)
-            if recorded is not None and recorded >= txn_version:
-                return None
-            writer = txn_writer(rows, "append" if slice_key is None else "overwrite", app_id, txn_version)
-            writer = writer.option("mergeSchema", "true")
-            if slice_key is not None:
-                where = f"_sink = {sql_literal(sink_name)} AND _slice = {sql_literal(slice_key)}"
-                writer = writer.option("replaceWhere", where)
-            try:
-                save(writer, ref)
+            try:  # parallel slice runs may race to create the table: a conflict, tried again
+                table = retry_conflicts(
+                    lambda: self._append(ref, rows, app_id, txn_version, slice_key, sink_name),
+                    what=f"batch {batch_id} dead letters of {sink_name}",
+                )
             except Exception as exc:
                 raise RunError(
                     f"dead-letter write to {ref.target} failed: {first_line(exc)}", sink=sink_name, batch_id=batch_id
                 ) from exc
+            if table is None:
+                return None
             commit = self._delta_log.commit_carrying(ref, table, app_id, txn_version)
             written = commit.metrics.get("numOutputRows", 0) if commit is not None else 0
             log.info(
@@ -63,3 +60,20 @@ class DeadLetterWriter:
                 txn_version,
             )
             return written
+
+    def _append(
+        self, ref: TableRef, rows: DataFrame, app_id: str, txn_version: int, slice_key: str | None, sink_name: str
+    ) -> TableState | None:
+        """One try: the table as it is now (None when the letters are committed already), then
+        the write; returns the state read before it."""
+        table = self._delta_log.state(ref)
+        recorded = table.txn_version(app_id)
+        if recorded is not None and recorded >= txn_version:
+            return None
+        writer = txn_writer(rows, "append" if slice_key is None else "overwrite", app_id, txn_version)
+        writer = writer.option("mergeSchema", "true")
+        if slice_key is not None:
+            where = f"_sink = {sql_literal(sink_name)} AND _slice = {sql_literal(slice_key)}"
+            writer = writer.option("replaceWhere", where)
+        save(writer, ref)
+        return table

@@ -95,7 +95,8 @@ def render(tasks: list[FanOutTask], focus: str | None = None) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>Fan-out</title><style>",
         "body{font-family:sans-serif;margin:16px;color:#222} h1{font-size:20px} h2{font-size:16px;margin-top:28px}",
         "table{border-collapse:collapse;margin:8px 0;font-size:13px} td,th{border:1px solid #ccc;padding:3px 8px}",
-        "th{background:#f3f3f3;text-align:left} .graph{overflow-x:auto;border:1px solid #eee;padding:6px}",
+        "th{background:#f3f3f3;text-align:left} .graph{border:1px solid #eee;padding:6px}"
+        " .graph svg{max-width:100%;height:auto}",
         ".muted{color:#777} .problem{color:#a33}",
         "</style></head><body>",
         f"<h1>Fan-out tasks{(' of ' + escape(focus)) if focus else ''}</h1>",

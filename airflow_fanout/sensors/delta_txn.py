@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from airflow_fanout.operators.spec_source import is_static, parse_for, parse_time_doc
 from airflow_fanout.spec.naming import sink_app_id
-from airflow_fanout.status import WatchedSink, lagging, watch
+from airflow_fanout.status import WatchedSink, confirmed, lagging, watch
 from airflow_fanout.triggers.delta_txn import DeltaTxnTrigger
 
 
@@ -94,10 +94,19 @@ class DeltaTxnSensor(BaseSensorOperator):
         return out
 
     def poke(self, context: Context) -> bool:
-        behind = lagging(self.watched(context))
+        watched = self.watched(context)
+        behind = lagging(watched)
         for line in behind:
             self.log.info("waiting: %s", line)
+        if not behind:
+            self._log_confirmed(confirmed(watched))
         return not behind
+
+    def _log_confirmed(self, lines: list[str]) -> None:
+        if not lines:
+            self.log.info("confirmed: nothing to wait for (the run wrote no batch)")
+        for line in lines:
+            self.log.info("confirmed: %s", line)
 
     def execute(self, context: Context) -> None:
         if not self.deferrable:
@@ -107,7 +116,8 @@ class DeltaTxnSensor(BaseSensorOperator):
                 raise AirflowSensorTimeout(self._timeout_message(lagging(self.watched(context)))) from exc
             return
         watched = self.watched(context)
-        if not lagging(watched):
+        if not lagging(watched):  # already committed: no need to defer
+            self._log_confirmed(confirmed(watched))
             return
         self.defer(
             trigger=DeltaTxnTrigger(
@@ -119,6 +129,7 @@ class DeltaTxnSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         if event.get("status") == "success":
+            self._log_confirmed(list(event.get("confirmed", [])))
             return
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(self._timeout_message(event.get("lagging", [])))

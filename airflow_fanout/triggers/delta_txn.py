@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_fanout.status import WatchedSink, lagging
+from airflow_fanout.status import WatchedSink, confirmed, lagging
 from airflow_fanout.txnlog import NotADeltaTableError
 
 #: errors that end the wait at once: a path that is not a Delta table, a bad watch list
@@ -58,6 +58,7 @@ class DeltaTxnTrigger(BaseTrigger):
         while True:
             try:
                 behind = await asyncio.to_thread(lagging, sinks)
+                lines = await asyncio.to_thread(confirmed, sinks) if not behind else []
                 failures = 0
             except PERMANENT_ERRORS as exc:
                 yield TriggerEvent({"status": "error", "message": str(exc)})
@@ -72,7 +73,7 @@ class DeltaTxnTrigger(BaseTrigger):
                 self.log.warning("reading the Delta logs failed (%d of %d): %s", failures, MAX_TRANSIENT_ERRORS, exc)
                 behind = None
             if behind is not None and not behind:
-                yield TriggerEvent({"status": "success"})
+                yield TriggerEvent({"status": "success", "confirmed": lines})
                 return
             if self.end_time is not None and time.time() >= self.end_time:
                 yield TriggerEvent({"status": "timeout", "lagging": behind or ["(the last read failed)"]})

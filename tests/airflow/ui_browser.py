@@ -1,11 +1,10 @@
-"""A real ``airflow api-server`` on a free loopback port, and headless Chromium (Debian's, driven
-by Playwright) looking at what a user sees: the DAG's "Fan-out" tab and the page inside it."""
+"""Headless Chromium (Debian's, driven by Playwright) looking at what a user sees in a real API
+server, and the helpers to start one: a free loopback port, its health check."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,38 +22,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``airflow api-server`` (UI, REST API, plugins) until the block ends; yields its base URL."""
-    port = free_port()
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"],
-            env={**env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Until the API server at ``base`` answers its health check (fail if it stopped)."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=2) as answer:
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the API server did not start: {log.read_text()[-3000:]}")
-                time.sleep(1)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the API server did not start: {log.read_text()[-3000:]}")
+        time.sleep(1)
 
 
 @contextmanager

@@ -108,6 +108,44 @@ def test_slice_rerun_replaces_its_dead_letters(spark: Any, tmp_path: Path) -> No
     assert txn(str(tmp_path / "dead_letter"), "dq._dead_letter.clean.all") == 1
 
 
+def test_a_dead_letter_write_that_loses_the_race_to_create_the_table_is_tried_again(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two slices' first runs at once (an Airflow backfill's first unpause) both find no
+    dead-letter table; Delta rejects the loser's commit (ProtocolChangedException). The loser looks
+    at the table again and writes its letters once, next to the winner's."""
+    import airflow_fanout.driver.dead_letters as module
+
+    batches = land(tmp_path, range(1))
+    doc = spec(tmp_path)
+    doc["source"].pop("options")
+
+    def slice_doc(key: str) -> dict[str, Any]:
+        run = {"mode": "batch", "checkpoint": str(tmp_path / "cp"), "slice": {"key": key, "where": "true"}}
+        return {**doc, "run": run}
+
+    class ProtocolChangedException(Exception):  # what Delta raises, by name (driver.retry)
+        pass
+
+    real_save, calls = module.save, []  # type: ignore[attr-defined]
+
+    def losing_the_race(writer: Any, ref: Any) -> None:
+        calls.append(ref.target)
+        if len(calls) == 1:  # the winner creates the table meanwhile; this first commit is refused
+            FanOutRun(spark, parse_spec(slice_doc("winner"))).run()
+            raise ProtocolChangedException("[DELTA_PROTOCOL_CHANGED] concurrent update")
+        real_save(writer, ref)
+
+    monkeypatch.setattr(module, "save", losing_the_race)
+    FanOutRun(spark, parse_spec(slice_doc("loser"))).run()
+    assert len(calls) == 3  # refused, the winner's, the loser's second try
+    letters = rows(str(tmp_path / "dead_letter"))
+    negative = sorted(e.amount for e in batches[0] if e.amount < 0)
+    for key in ("winner", "loser"):
+        assert sorted(r["amount"] for r in letters if r["_slice"] == key) == negative, key
+        assert txn(str(tmp_path / "dead_letter"), f"dq._dead_letter.clean.{key}") == 0
+
+
 def test_runerror_carries_sink(spark: Any, tmp_path: Path) -> None:
     land(tmp_path, range(1))
     doc = spec(tmp_path, on_fail_amount="fail")

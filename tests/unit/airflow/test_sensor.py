@@ -137,7 +137,9 @@ def test_openlineage_inputs_and_outputs(tmp_path: Path) -> None:
     assert dataset_name(None, "silver.events") == ("spark_catalog", "silver.events")
 
 
-def test_deferrable_sensor_defers_then_completes_from_the_trigger_event(tmp_path: Path) -> None:
+def test_deferrable_sensor_defers_then_completes_from_the_trigger_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from airflow.sdk.exceptions import TaskDeferred
 
     doc = medallion_stream_spec(tmp_path)
@@ -160,8 +162,13 @@ def test_deferrable_sensor_defers_then_completes_from_the_trigger_event(tmp_path
         raise AssertionError("no event")
 
     event = asyncio.run(first_event())
-    assert event == {"status": "success"}
-    sensor.execute_complete(context(), event)  # returns: the sensor succeeds
+    assert event["status"] == "success"
+    assert event["confirmed"] == [
+        f"{s['name']} ({s['path']}): txn shop_events.{s['name']} at 0 (expected >= 0), table version 0"
+        for s in doc["sinks"]
+    ]
+    sensor.execute_complete(context(), event)  # returns: the sensor succeeds, saying what it saw
+    assert f"confirmed: {event['confirmed'][2]}" in capsys.readouterr().out
     with pytest.raises(AirflowSensorTimeout, match="gold"):
         sensor.execute_complete(context(), {"status": "timeout", "lagging": ["gold (/x): txn g at nothing"]})
 
@@ -185,7 +192,7 @@ def test_the_trigger_retries_failed_reads_and_gives_up_after_a_run_of_them(monke
 
     watched = [WatchedSink("bronze", "/nowhere", "a.bronze", 1).to_dict()]
     monkeypatch.setattr(module, "lagging", flaky)
-    assert asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.01))) == {"status": "success"}
+    assert asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.01)))["status"] == "success"
 
     def broken(_: object) -> list[str]:
         raise OSError("bucket unreachable")
