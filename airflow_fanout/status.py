@@ -12,6 +12,10 @@ from airflow_fanout.spec.model import FanOutSpec, SinkSpec
 from airflow_fanout.spec.naming import sink_app_id
 from airflow_fanout.txnlog import first_commit_at_least, read_txn_log
 
+#: credentials for tables in an object store (``airflow_fanout.storage.reader_options``); None:
+#: the environment's (``AWS_ACCESS_KEY_ID`` ...), or a local table
+StorageOptions = Mapping[str, str] | None
+
 
 @dataclass(frozen=True)
 class SinkStatus:
@@ -36,17 +40,22 @@ class SinkStatus:
         return f"{self.view_of} {at} of {now}"
 
 
-def sink_status(name: str, target: str, path: str | None, app_id: str) -> SinkStatus:
-    """The status of one sink table (catalog tables, without a path, report no version)."""
-    log = read_txn_log(path) if path is not None else None
+def sink_status(
+    name: str, target: str, path: str | None, app_id: str, storage_options: StorageOptions = None
+) -> SinkStatus:
+    """The status of one sink table (catalog tables, without a path, report no version);
+    ``storage_options``: credentials for a table in an object store (``airflow_fanout.storage``)."""
+    log = read_txn_log(path, storage_options) if path is not None else None
     if log is None:
         return SinkStatus(name, target, app_id, None, None, None)
     return SinkStatus(name, target, app_id, log.version, log.txn_version(app_id), log.last_commit)
 
 
-def sink_statuses(spec: FanOutSpec) -> list[SinkStatus]:
+def sink_statuses(spec: FanOutSpec, storage_options: StorageOptions = None) -> list[SinkStatus]:
     """One ``SinkStatus`` per sink of ``spec`` (views with their upstream's version)."""
-    statuses = {s.name: sink_status(s.name, s.ref.target, s.path, sink_app_id(spec, s)) for s in spec.sinks}
+    statuses = {
+        s.name: sink_status(s.name, s.ref.target, s.path, sink_app_id(spec, s), storage_options) for s in spec.sinks
+    }
     for sink in spec.sinks:
         if spec.view_kind(sink) is not None and sink.upstream is not None:
             upstream = statuses[sink.upstream].table_version
@@ -90,14 +99,14 @@ class WatchedSink:
             cls.from_dict(after) if isinstance(after, Mapping) else None,
         )
 
-    def target(self) -> int | None:
+    def target(self, storage_options: StorageOptions = None) -> int | None:
         """The txn version this sink must reach; None while its upstream has not written it."""
         if self.after is None:
             return self.expected
-        upstream = self.after.target()
+        upstream = self.after.target(storage_options)
         if upstream is None:
             return None
-        return first_commit_at_least(self.after.path, self.after.txn_app_id, upstream)
+        return first_commit_at_least(self.after.path, self.after.txn_app_id, upstream, storage_options)
 
 
 def watch(
@@ -115,15 +124,15 @@ def watch(
     return WatchedSink(sink.name, path, sink_app_id(spec, sink), -1, after)
 
 
-def lagging(watched: list[WatchedSink]) -> list[str]:
+def lagging(watched: list[WatchedSink], storage_options: StorageOptions = None) -> list[str]:
     """A line for each watched sink whose recorded txn version is below the expected one."""
     out = []
     for w in watched:
-        expected = w.target()
+        expected = w.target(storage_options)
         if expected is None:
             assert w.after is not None
             first = w.after
-            while first.after is not None and first.target() is None:
+            while first.after is not None and first.target(storage_options) is None:
                 first = first.after
             out.append(
                 f"{w.sink} ({w.path}): a view of {w.after.sink}, waiting for {first.sink} to commit "
@@ -132,20 +141,20 @@ def lagging(watched: list[WatchedSink]) -> list[str]:
                 else f"{w.sink} ({w.path}): a view of {w.after.sink}, waiting for {first.sink} to catch up"
             )
             continue
-        status = sink_status(w.sink, w.path, w.path, w.txn_app_id)
+        status = sink_status(w.sink, w.path, w.path, w.txn_app_id, storage_options)
         if status.txn_version is None or status.txn_version < expected:
             recorded = "nothing" if status.txn_version is None else status.txn_version
             out.append(f"{w.sink} ({w.path}): txn {w.txn_app_id} at {recorded}, expected >= {expected}")
     return out
 
 
-def confirmed(watched: list[WatchedSink]) -> list[str]:
+def confirmed(watched: list[WatchedSink], storage_options: StorageOptions = None) -> list[str]:
     """A line for each watched sink saying what its log records (what a sensor confirmed)."""
     out = []
     for w in watched:
-        status = sink_status(w.sink, w.path, w.path, w.txn_app_id)
+        status = sink_status(w.sink, w.path, w.path, w.txn_app_id, storage_options)
         recorded = "nothing" if status.txn_version is None else status.txn_version
-        expected = w.target()
+        expected = w.target(storage_options)
         wanted = "" if expected is None else f" (expected >= {expected})"
         table = f"table version {status.table_version}"
         out.append(f"{w.sink} ({w.path}): txn {w.txn_app_id} at {recorded}{wanted}, {table}")

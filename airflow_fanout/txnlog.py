@@ -4,8 +4,11 @@ after it. ``deltalake`` replays every file action when it opens a table, so its 
 the table; this reader's cost grows only with the commits since the last checkpoint.
 
 Handles classic, multi-part and v2 checkpoints (txn actions live in the top-level v2 file, never
-in sidecars) and a missing or stale ``_last_checkpoint``. Anything it cannot read locally (object
-stores) goes to ``deltalake``. Imports neither pyspark nor airflow.
+in sidecars) and a missing or stale ``_last_checkpoint``. A log in an object store (``s3a://``,
+``abfss://``, ``gs://``) is read the same way through ``obstore``: one listing that starts after
+the hinted checkpoint (``offset``), ranged reads of the checkpoint's ``txn`` column, one GET per
+commit since; ``storage_options`` carry the credentials (``airflow_fanout.storage``), else the
+environment's. Imports neither pyspark nor airflow.
 
 Cost, for a log of 10,000 commits and a checkpoint of 100,000 files (``benchmarks/status_check.py``):
 ``_last_checkpoint`` only narrows the listing (file names are zero-padded versions, so the names
@@ -14,12 +17,17 @@ log; the checkpoint is opened once and only its non-null ``txn`` rows become Pyt
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
+
+from airflow_fanout.storage import object_path, object_store
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CLASSIC = re.compile(r"^(\d{20})\.checkpoint\.parquet$")
@@ -51,70 +59,175 @@ class TxnLog:
         return datetime.fromtimestamp(self.last_commit_ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
-def _local_path(table: str) -> Path | None:
-    if table.startswith("file://"):
-        return Path(table[len("file://") :])
-    if table.startswith("file:"):
-        return Path(table[len("file:") :])
-    if "://" in table:
-        return None
-    return Path(table)
+class LogFolder(Protocol):
+    """A table's ``_delta_log`` folder: local, or in an object store."""
+
+    @property
+    def table(self) -> str: ...
+
+    def names(self, start_after: str | None = None) -> list[str] | None:
+        """The file names in the log (from ``start_after`` on, exclusive, when given), sorted;
+        None when the table has no log: raises ``NotADeltaTableError`` if the table's folder
+        holds other files."""
+
+    def read(self, name: str) -> bytes: ...
+
+    def parquet(self, name: str) -> Any:
+        """A file-like object pyarrow can read ranges of."""
 
 
-def read_txn_log(table: str) -> TxnLog | None:
+@dataclass(frozen=True)
+class LocalLogFolder:
+    table: str
+    root: Path
+
+    def names(self, start_after: str | None = None) -> list[str] | None:
+        log_dir = self.root / "_delta_log"
+        if not log_dir.is_dir():
+            if self.root.is_dir() and any(self.root.iterdir()):
+                raise NotADeltaTableError(f"{self.table} exists but is not a Delta table (no _delta_log)")
+            return None
+        names = os.listdir(log_dir)
+        # file names are zero-padded versions: the names after the hint are one comparison each
+        return sorted(names if start_after is None else [n for n in names if n > start_after])
+
+    def read(self, name: str) -> bytes:
+        return (self.root / "_delta_log" / name).read_bytes()
+
+    def parquet(self, name: str) -> Any:
+        return self.root / "_delta_log" / name
+
+
+@dataclass(frozen=True)
+class ObjectLogFolder:
+    table: str
+    store: Any
+    key: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.key}/_delta_log/" if self.key else "_delta_log/"
+
+    def names(self, start_after: str | None = None) -> list[str] | None:
+        import obstore
+
+        offset = None if start_after is None else self.prefix + start_after
+        found = [
+            meta["path"][len(self.prefix) :]
+            for page in obstore.list(self.store, self.prefix, offset=offset)
+            for meta in page
+        ]
+        if not found and start_after is None:
+            table = f"{self.key}/" if self.key else None
+            if any(page for page in obstore.list(self.store, table, chunk_size=1)):
+                raise NotADeltaTableError(f"{self.table} exists but is not a Delta table (no _delta_log)")
+            return None
+        return sorted(found)
+
+    def read(self, name: str) -> bytes:
+        import obstore
+
+        return bytes(obstore.get(self.store, self.prefix + name).bytes())
+
+    def parquet(self, name: str) -> Any:
+        return _RangeFile(self.store, self.prefix + name)
+
+
+class _RangeFile(io.RawIOBase):
+    """An object as a seekable file: each read is one ranged GET (pyarrow reads a parquet footer,
+    then only the column chunks it needs)."""
+
+    def __init__(self, store: Any, path: str) -> None:
+        import obstore
+
+        super().__init__()
+        self._store, self._path, self._pos = store, path, 0
+        self._size = int(obstore.head(store, path)["size"])
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        import obstore
+
+        wanted = min(len(buffer), self._size - self._pos)
+        if wanted <= 0:
+            return 0
+        data = obstore.get_range(self._store, self._path, start=self._pos, length=wanted)
+        buffer[:wanted] = memoryview(data)
+        self._pos += wanted
+        return wanted
+
+
+def log_folder(table: str, storage_options: Mapping[str, str] | None = None) -> LogFolder:
+    """The log folder of the table at ``table`` (a local path or an object-store URL)."""
+    where = object_path(table)
+    if where is None:
+        local = table[len("file://") :] if table.startswith("file://") else table.removeprefix("file:")
+        return LocalLogFolder(table, Path(local))
+    return ObjectLogFolder(table, object_store(where, storage_options), where.key)
+
+
+def read_txn_log(table: str, storage_options: Mapping[str, str] | None = None) -> TxnLog | None:
     """The txn state of the Delta table at ``table``; None when there is no table there (yet).
     Raises ``NotADeltaTableError`` for a non-empty folder that has no ``_delta_log``."""
-    local = _local_path(table)
-    if local is None:
-        return _read_with_deltalake(table)
-    log_dir = local / "_delta_log"
-    if not log_dir.is_dir():
-        if local.is_dir() and any(local.iterdir()):
-            raise NotADeltaTableError(f"{table} exists but is not a Delta table (no _delta_log)")
-        return None
-    names = os.listdir(log_dir)
-    hint = _checkpoint_hint(log_dir)
+    folder = log_folder(table, storage_options)
+    hint = _checkpoint_hint(folder)
+    names: list[str] | None = None
     checkpoint_version: int | None = None
-    parts: list[Path] = []
+    parts: list[str] = []
     if hint is not None:
         # Every name from the hinted version on: a newer checkpoint (stale hint) and every commit
         # after the newest checkpoint are among them. Without a complete checkpoint there (the hint
         # names a missing one), list the whole log.
-        floor = f"{hint:020d}"
-        recent = [n for n in names if n >= floor]
-        checkpoint_version, parts = _latest_checkpoint(log_dir, recent)
-        if checkpoint_version is not None:
-            names = recent
-    if checkpoint_version is None:
-        checkpoint_version, parts = _latest_checkpoint(log_dir, names)
+        recent = folder.names(start_after=f"{hint:020d}.")  # "." sorts before the suffixes
+        if recent:
+            checkpoint_version, parts = _latest_checkpoint(recent)
+            if checkpoint_version is not None:
+                names = recent
+    if names is None:
+        names = folder.names()
+        if names is None:
+            return None
+        checkpoint_version, parts = _latest_checkpoint(names)
     commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
     if not commits and checkpoint_version is None:
         return None
     txns: dict[str, int] = {}
     if checkpoint_version is not None:
-        txns.update(_checkpoint_txns(parts))
+        txns.update(_checkpoint_txns(folder, parts))
     start = checkpoint_version if checkpoint_version is not None else -1
     last_ms = None
     for version in (v for v in commits if v > start):
-        last_ms = _apply_commit(log_dir / f"{version:020d}.json", txns) or last_ms
+        last_ms = _apply_commit(folder.read(f"{version:020d}.json"), txns) or last_ms
     latest = max([*commits, start])
     if last_ms is None and commits:
-        last_ms = _apply_commit(log_dir / f"{commits[-1]:020d}.json", {})
+        last_ms = _apply_commit(folder.read(f"{commits[-1]:020d}.json"), {})
     return TxnLog(version=latest, txn_versions=txns, last_commit_ms=last_ms)
 
 
-def _checkpoint_hint(log_dir: Path) -> int | None:
+def _checkpoint_hint(folder: LogFolder) -> int | None:
     """The version ``_last_checkpoint`` names, or None (missing, being rewritten, unreadable). Only
     a hint: the checkpoint itself is still looked for in the listing."""
     try:
-        with open(log_dir / "_last_checkpoint", encoding="utf-8") as fh:
-            version = json.load(fh)["version"]
+        version = json.loads(folder.read("_last_checkpoint"))["version"]
         return int(version) if int(version) >= 0 else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except Exception:  # missing (FileNotFoundError, obstore's NotFoundError), partial, malformed
         return None
 
 
-def _latest_checkpoint(log_dir: Path, names: list[str]) -> tuple[int | None, list[Path]]:
+def _latest_checkpoint(names: list[str]) -> tuple[int | None, list[str]]:
     """The newest complete checkpoint among ``names`` (a log listing, whole or from the
     ``_last_checkpoint`` hint on), so a missing or stale ``_last_checkpoint`` changes nothing."""
     by_version: dict[int, dict[str, list[str]]] = {}
@@ -133,15 +246,15 @@ def _latest_checkpoint(log_dir: Path, names: list[str]) -> tuple[int | None, lis
             if kind.startswith("multi-") and len(files) != int(kind.split("-")[1]):
                 continue  # a multi-part checkpoint still being written
             chosen = sorted(files)[:1] if kind == "v2" else sorted(files)
-            return version, [log_dir / name for name in chosen]
+            return version, chosen
     return None, []
 
 
-def _checkpoint_txns(parts: list[Path]) -> dict[str, int]:
+def _checkpoint_txns(folder: LogFolder, parts: list[str]) -> dict[str, int]:
     txns: dict[str, int] = {}
     for part in parts:
-        if part.suffix == ".json":  # a v2 checkpoint written as JSON
-            for line in part.read_text(encoding="utf-8").splitlines():
+        if part.endswith(".json"):  # a v2 checkpoint written as JSON
+            for line in folder.read(part).decode("utf-8").splitlines():
                 if '"txn"' in line:
                     txn = json.loads(line).get("txn")
                     if txn:
@@ -149,11 +262,12 @@ def _checkpoint_txns(parts: list[Path]) -> dict[str, int]:
             continue
         import pyarrow.parquet as pq
 
-        checkpoint = pq.ParquetFile(part)  # opened once: its footer gives the schema
+        checkpoint = pq.ParquetFile(folder.parquet(part))  # opened once: its footer gives the schema
         if "txn" not in checkpoint.schema_arrow.names:
             continue
         # One row per action, nearly all of them adds: only the non-null txn rows become Python
-        # objects (to_pylist() on the whole column costs ~1 us per file of the table).
+        # objects (to_pylist() on the whole column costs ~1 us per file of the table); in an
+        # object store only the txn column's byte ranges are fetched.
         column = checkpoint.read(columns=["txn"]).column("txn").drop_null()
         for value in column.to_pylist():
             if value and value.get("appId") is not None:
@@ -161,66 +275,43 @@ def _checkpoint_txns(parts: list[Path]) -> dict[str, int]:
     return txns
 
 
-def _apply_commit(path: Path, txns: dict[str, int]) -> int | None:
+def _apply_commit(data: bytes, txns: dict[str, int]) -> int | None:
     """Fold one JSON commit's txn actions into ``txns``; return its commit timestamp (ms)."""
     stamp = None
-    with open(path, "rb") as fh:  # bytes: the lines that are skipped are never decoded
-        for line in fh:
-            # Only txn and commitInfo lines are parsed: add/remove lines are skipped unread.
-            if _TXN_LINE.match(line):
-                txn = json.loads(line)["txn"]
-                txns[txn["appId"]] = int(txn["version"])
-            elif _COMMIT_INFO_LINE.match(line):
-                stamp = json.loads(line)["commitInfo"].get("timestamp")
+    for line in data.splitlines():  # bytes: the lines that are skipped are never decoded
+        # Only txn and commitInfo lines are parsed: add/remove lines are skipped unread.
+        if _TXN_LINE.match(line):
+            txn = json.loads(line)["txn"]
+            txns[txn["appId"]] = int(txn["version"])
+        elif _COMMIT_INFO_LINE.match(line):
+            stamp = json.loads(line)["commitInfo"].get("timestamp")
     return int(stamp) if stamp is not None else None
 
 
-def first_commit_at_least(table: str, app_id: str, version: int) -> int | None:
+def first_commit_at_least(
+    table: str, app_id: str, version: int, storage_options: Mapping[str, str] | None = None
+) -> int | None:
     """The first commit of the table at ``table`` whose txn version for ``app_id`` is at least
     ``version``: the commit that wrote a batch (or slice run) ``version``. None while the table
     has none. Commits are read newest first, only their txn lines; where older commits were
-    cleaned up, the oldest one left is returned. Object stores: the latest version (an upper
-    bound) once the txn is recorded."""
-    state = read_txn_log(table)
+    cleaned up, the oldest one left is returned."""
+    state = read_txn_log(table, storage_options)
     recorded = state.txn_version(app_id) if state is not None else None
     if state is None or recorded is None or recorded < version:
         return None
-    local = _local_path(table)
-    if local is None:
-        return state.version
-    log_dir = local / "_delta_log"
-    commits = sorted((int(m.group(1)) for n in os.listdir(log_dir) if (m := _COMMIT.match(n))), reverse=True)
+    folder = log_folder(table, storage_options)
+    names = folder.names() or []
+    commits = sorted((int(m.group(1)) for n in names if (m := _COMMIT.match(n))), reverse=True)
     found = state.version
     for commit in commits:
         txns: dict[str, int] = {}
         try:
-            _apply_commit(log_dir / f"{commit:020d}.json", txns)
-        except FileNotFoundError:
-            break  # cleaned up meanwhile
+            _apply_commit(folder.read(f"{commit:020d}.json"), txns)
+        except Exception:  # cleaned up meanwhile (FileNotFoundError, obstore's NotFoundError)
+            break
         seen = txns.get(app_id)
         if seen is not None and seen < version:
             break
         if seen is not None:
             found = commit
     return found
-
-
-def _read_with_deltalake(table: str) -> TxnLog | None:
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(table):
-        return None
-    dt = DeltaTable(table)
-    history = dt.history(1)
-    stamp = history[0].get("timestamp") if history else None
-    # deltalake answers per app id only; callers ask through txn_version(), so wrap it.
-    return _DeltalakeTxnLog(version=dt.version(), last_commit_ms=stamp, table=dt)
-
-
-@dataclass(frozen=True)
-class _DeltalakeTxnLog(TxnLog):
-    table: object = None
-
-    def txn_version(self, app_id: str) -> int | None:
-        value = self.table.transaction_version(app_id)  # type: ignore[attr-defined]
-        return int(value) if value is not None else None

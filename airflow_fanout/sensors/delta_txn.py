@@ -11,6 +11,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
+from airflow_fanout.hooks.storage import storage_options
 from airflow_fanout.operators.spec_source import is_static, parse_for, parse_time_doc
 from airflow_fanout.spec.naming import sink_app_id
 from airflow_fanout.status import WatchedSink, confirmed, lagging, watch
@@ -30,6 +31,9 @@ class DeltaTxnSensor(BaseSensorOperator):
         (XCom) lists per sink. Sinks the run did not write (no new data) are not waited for.
     :param expected_version: wait for this txn version on every sink instead. Default for a batch
         spec without a report: 0 (any run of the slice has committed).
+    :param storage_conn_id: an Airflow connection (``aws``, ``wasb``/``adls``,
+        ``google_cloud_platform``) with the credentials of sink tables in an object store; without
+        it the environment's are used (``AWS_ACCESS_KEY_ID`` ...).
     :param deferrable: wait in the triggerer (``DeltaTxnTrigger``) instead of a worker slot
         (default: ``[operators] default_deferrable``).
 
@@ -48,6 +52,7 @@ class DeltaTxnSensor(BaseSensorOperator):
         sinks: list[str] | None = None,
         report_task_id: str | None = None,
         expected_version: int | None = None,
+        storage_conn_id: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -60,6 +65,7 @@ class DeltaTxnSensor(BaseSensorOperator):
         self.sinks = sinks
         self.report_task_id = report_task_id
         self.expected_version = expected_version
+        self.storage_conn_id = storage_conn_id
         self.deferrable = deferrable
 
     def watched(self, context: Context) -> list[WatchedSink]:
@@ -93,13 +99,16 @@ class DeltaTxnSensor(BaseSensorOperator):
                     raise AirflowException(str(exc)) from exc
         return out
 
+    def storage_options(self) -> dict[str, str] | None:
+        return storage_options(self.storage_conn_id) if self.storage_conn_id else None
+
     def poke(self, context: Context) -> bool:
-        watched = self.watched(context)
-        behind = lagging(watched)
+        watched, options = self.watched(context), self.storage_options()
+        behind = lagging(watched, options)
         for line in behind:
             self.log.info("waiting: %s", line)
         if not behind:
-            self._log_confirmed(confirmed(watched))
+            self._log_confirmed(confirmed(watched, options))
         return not behind
 
     def _log_confirmed(self, lines: list[str]) -> None:
@@ -113,15 +122,19 @@ class DeltaTxnSensor(BaseSensorOperator):
             try:
                 super().execute(context)
             except AirflowSensorTimeout as exc:
-                raise AirflowSensorTimeout(self._timeout_message(lagging(self.watched(context)))) from exc
+                behind = lagging(self.watched(context), self.storage_options())
+                raise AirflowSensorTimeout(self._timeout_message(behind)) from exc
             return
-        watched = self.watched(context)
-        if not lagging(watched):  # already committed: no need to defer
-            self._log_confirmed(confirmed(watched))
+        watched, options = self.watched(context), self.storage_options()
+        if not lagging(watched, options):  # already committed: no need to defer
+            self._log_confirmed(confirmed(watched, options))
             return
         self.defer(
             trigger=DeltaTxnTrigger(
-                [w.to_dict() for w in watched], float(self.poke_interval), end_time=time.time() + float(self.timeout)
+                [w.to_dict() for w in watched],
+                float(self.poke_interval),
+                end_time=time.time() + float(self.timeout),
+                storage_conn_id=self.storage_conn_id,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)) + timedelta(seconds=60),

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_fanout.hooks.storage import astorage_options
 from airflow_fanout.status import WatchedSink, confirmed, lagging
 from airflow_fanout.txnlog import NotADeltaTableError
 
@@ -26,6 +27,8 @@ class DeltaTxnTrigger(BaseTrigger):
     :param end_time: when to give up (seconds since the epoch, UTC) with a ``timeout`` event
         naming the lagging sinks; absolute, so a restarted triggerer keeps the same deadline.
     :param timeout: seconds from now instead of ``end_time`` (turned into ``end_time`` here).
+    :param storage_conn_id: an Airflow connection with the object store's credentials (looked
+        up in the triggerer: no secret is stored with the trigger).
 
     A failed read (an ``OSError``: storage or network) is retried at the next poll, up to
     ``MAX_TRANSIENT_ERRORS`` in a row; a path that is not a Delta table ends the wait at once
@@ -38,9 +41,11 @@ class DeltaTxnTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
         timeout: float | None = None,
+        storage_conn_id: str | None = None,
     ) -> None:
         super().__init__()
         self.watched = watched
+        self.storage_conn_id = storage_conn_id
         self.poll_interval = poll_interval
         if end_time is None and timeout is not None:
             end_time = time.time() + timeout
@@ -49,16 +54,22 @@ class DeltaTxnTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "airflow_fanout.triggers.delta_txn.DeltaTxnTrigger",
-            {"watched": self.watched, "poll_interval": self.poll_interval, "end_time": self.end_time},
+            {
+                "watched": self.watched,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "storage_conn_id": self.storage_conn_id,
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         sinks = [WatchedSink.from_dict(d) for d in self.watched]
+        options = await astorage_options(self.storage_conn_id) if self.storage_conn_id else None
         failures = 0
         while True:
             try:
-                behind = await asyncio.to_thread(lagging, sinks)
-                lines = await asyncio.to_thread(confirmed, sinks) if not behind else []
+                behind = await asyncio.to_thread(lagging, sinks, options)
+                lines = await asyncio.to_thread(confirmed, sinks, options) if not behind else []
                 failures = 0
             except PERMANENT_ERRORS as exc:
                 yield TriggerEvent({"status": "error", "message": str(exc)})

@@ -178,7 +178,7 @@ def test_the_trigger_retries_failed_reads_and_gives_up_after_a_run_of_them(monke
 
     reads = iter([OSError("connection reset"), OSError("connection reset"), []])
 
-    def flaky(_: object) -> list[str]:
+    def flaky(*_: object) -> list[str]:
         outcome = next(reads)
         if isinstance(outcome, Exception):
             raise outcome
@@ -194,7 +194,7 @@ def test_the_trigger_retries_failed_reads_and_gives_up_after_a_run_of_them(monke
     monkeypatch.setattr(module, "lagging", flaky)
     assert asyncio.run(first_event(DeltaTxnTrigger(watched, poll_interval=0.01)))["status"] == "success"
 
-    def broken(_: object) -> list[str]:
+    def broken(*_: object) -> list[str]:
         raise OSError("bucket unreachable")
 
     monkeypatch.setattr(module, "lagging", broken)
