@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 IVY    := $(CURDIR)/.ivy
 STAMP  := $(VENV)/.installed
-JARS   := $(IVY)/jars/.resolved
+JARS   := $(IVY)/jars/.resolved-with-s3a
 CHROMIUM := /usr/bin/chromium
 
 # Tests and the demo use the jars resolved once into .ivy/jars: nothing downloads mid-run.
 export FANOUT_DELTA_JARS_DIR := $(IVY)/jars
+export FANOUT_S3A_JARS_DIR := $(IVY)/s3a/jars
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
 .PHONY: setup demo demo-clean test lint typecheck unit soak bench bench-quick clean

@@ -5,7 +5,8 @@ airflow-fanout run SPEC [--param k=v ...]        run the driver through spark-su
 airflow-fanout status SPEC [--param k=v ...]     where each sink's Delta txn stands
 airflow-fanout graph SPEC [-o FILE] [--status]   the spec as a graph (SVG, or PNG for *.png)
 airflow-fanout schema                            print the spec's JSON Schema
-airflow-fanout fetch-jars --ivy DIR              resolve the Delta jars once into DIR/jars
+airflow-fanout fetch-jars --ivy DIR              resolve the Delta jars once into DIR/jars (and the
+                                                 Hadoop S3A connector into DIR/s3a/jars)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from airflow_fanout.submit import run_driver, submit_command
 
-    _load(args)  # fail with exit 2 before Spark starts
+    spec = _load(args)  # fail with exit 2 before Spark starts
     confs = dict(_param(c) for c in args.conf)
     secrets = secret_values(load_spec_file(args.spec), confs)
     command = submit_command(
@@ -50,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         report=args.report,
         confs={k: str(v) for k, v in confs.items()},
         spark_log=args.spark_log_level,
+        s3a=spec.uses_s3,
     )
     code, report_path = run_driver(command, secrets=secrets, verbose=args.verbose)
     if report_path and report_path.endswith(".json"):
@@ -136,10 +138,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
-    from airflow_fanout.submit import fetch_delta_jars
+    from airflow_fanout.submit import fetch_delta_jars, fetch_s3a_jars
 
     jars = fetch_delta_jars(args.ivy)
     print(f"{len(jars)} jar(s) in {args.ivy}/jars")
+    if not args.delta_only:
+        s3a = fetch_s3a_jars(args.ivy)
+        print(f"{len(s3a)} jar(s) of the Hadoop S3A connector in {args.ivy}/s3a/jars")
+        jars += s3a
     return EXIT_OK if jars else EXIT_FAILED
 
 
@@ -180,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
             )
     p = sub.add_parser("schema", help="print the spec's JSON Schema")
     p.set_defaults(func=cmd_schema)
-    p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into DIR/jars")
+    p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into DIR/jars, S3A's into DIR/s3a/jars")
     p.add_argument("--ivy", required=True, metavar="DIR")
+    p.add_argument("--delta-only", action="store_true", help="skip the Hadoop S3A connector")
     p.set_defaults(func=cmd_fetch_jars)
     return parser
 

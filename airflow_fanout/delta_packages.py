@@ -21,6 +21,12 @@ DELTA_SQL_CONFS: dict[str, str] = {
 JARS_DIR_ENV = "FANOUT_DELTA_JARS_DIR"
 #: Ivy home used for ``spark.jars.packages`` resolution (``spark.jars.ivy``).
 IVY_DIR_ENV = "FANOUT_IVY_DIR"
+#: A folder of resolved Hadoop S3A jars (``hadoop-aws`` and the AWS SDK modules it uses;
+#: ``airflow-fanout fetch-jars`` fills ``<ivy>/s3a/jars``), added to runs that touch ``s3a://``.
+S3A_JARS_DIR_ENV = "FANOUT_S3A_JARS_DIR"
+#: The AWS SDK v2 modules S3A calls (its ``bundle``, 686 MB shaded, holds these and ~400 more
+#: services); resolved at the version hadoop-aws names for its bundle.
+S3A_SDK_MODULES = ("s3", "s3-transfer-manager", "sts", "apache-client")
 
 
 def delta_maven_coordinate() -> str:
@@ -45,16 +51,45 @@ def local_delta_jars(jars_dir: str | os.PathLike[str] | None = None) -> list[str
     return sorted(str(p.resolve()) for p in path.glob("*.jar"))
 
 
-def delta_spark_confs(*, jars_dir: str | os.PathLike[str] | None = None, ivy_dir: str | None = None) -> dict[str, str]:
+def delta_spark_confs(
+    *, jars_dir: str | os.PathLike[str] | None = None, ivy_dir: str | None = None, s3a: bool = False
+) -> dict[str, str]:
     """Spark confs that make Delta Lake available: its SQL extension and catalog, plus either
-    the local resolved jars (``spark.jars``) or the Maven coordinate (``spark.jars.packages``)."""
+    the local resolved jars (``spark.jars``) or the Maven coordinate (``spark.jars.packages``).
+    ``s3a``: the Hadoop S3A connector too (local jars from ``$FANOUT_S3A_JARS_DIR``, else
+    ``hadoop-aws`` matching Spark's Hadoop, which brings the AWS SDK bundle)."""
     confs = dict(DELTA_SQL_CONFS)
-    jars = local_delta_jars(jars_dir)
+    jars, packages = local_delta_jars(jars_dir), []
+    if not jars:
+        packages.append(delta_maven_coordinate())
+    if s3a:
+        s3a_jars = local_delta_jars(os.environ.get(S3A_JARS_DIR_ENV) or "")
+        jars += s3a_jars
+        if not s3a_jars:
+            packages.append(hadoop_aws_coordinate())
     if jars:
         confs["spark.jars"] = ",".join(jars)
-    else:
-        confs["spark.jars.packages"] = delta_maven_coordinate()
+    if packages:
+        confs["spark.jars.packages"] = ",".join(packages)
         ivy = ivy_dir if ivy_dir is not None else os.environ.get(IVY_DIR_ENV)
         if ivy:
             confs["spark.jars.ivy"] = ivy
     return confs
+
+
+def spark_hadoop_version() -> str:
+    """The Hadoop version of the Hadoop client jars pyspark ships (``hadoop-client-api-<v>.jar``)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pyspark is not installed: cannot tell its Hadoop version")
+    for jar in (Path(spec.origin).parent / "jars").glob("hadoop-client-api-*.jar"):
+        return jar.name[len("hadoop-client-api-") : -len(".jar")]
+    raise RuntimeError("no hadoop-client-api jar in pyspark's jars: cannot tell its Hadoop version")
+
+
+def hadoop_aws_coordinate() -> str:
+    """``org.apache.hadoop:hadoop-aws:<the Hadoop version Spark ships>``: the S3A connector must
+    match the Hadoop client jars exactly."""
+    return f"org.apache.hadoop:hadoop-aws:{spark_hadoop_version()}"

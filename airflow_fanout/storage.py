@@ -25,6 +25,7 @@ Airflow conn type  reader option (obstore / delta-rs)     Spark conf
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -214,6 +215,11 @@ def _split_options(options: dict[str, str]) -> tuple[dict[str, str], dict[str, A
     """Split delta-rs style storage options into obstore's store config and client options."""
     config: dict[str, str] = {}
     client: dict[str, Any] = {"timeout": "30s"}
+    # obstore reads the store's settings from the environment (AWS_ENDPOINT_URL ...), but its
+    # client options only from here: take the environment's, which the options below override
+    for name in ("AWS_ALLOW_HTTP", "ALLOW_HTTP"):
+        if os.environ.get(name):
+            client["allow_http"] = os.environ[name].lower() == "true"
     for name, value in options.items():
         bare = name.lower().removeprefix("aws_").removeprefix("azure_").removeprefix("google_")
         if bare in _CLIENT_OPTIONS:

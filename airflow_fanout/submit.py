@@ -14,7 +14,12 @@ from importlib.resources import files
 from importlib.util import find_spec
 from pathlib import Path
 
-from airflow_fanout.delta_packages import delta_maven_coordinate, delta_spark_confs
+from airflow_fanout.delta_packages import (
+    S3A_SDK_MODULES,
+    delta_maven_coordinate,
+    delta_spark_confs,
+    hadoop_aws_coordinate,
+)
 from airflow_fanout.logs import DriverLine, LineReader
 from airflow_fanout.spec.secrets import redact
 
@@ -116,17 +121,19 @@ def run_confs(
     delta: bool = True,
     extra: Mapping[str, str] | None = None,
     spark_log: str | None = None,
+    s3a: bool = False,
 ) -> dict[str, str]:
     """Spark confs for one driver run: small-run defaults for local masters (Delta's snapshot
-    partitions: one per core), Delta's jars and SQL confs (unless ``delta=False``), then the
-    caller's, which win; Spark's logging at ``spark_log_level(spark_log)`` unless the caller's
-    driver JVM options name a log4j configuration of their own."""
+    partitions: one per core), Delta's jars and SQL confs (unless ``delta=False``; ``s3a``: with
+    the S3A connector's), then the caller's, which win; Spark's logging at
+    ``spark_log_level(spark_log)`` unless the caller's driver JVM options name a log4j
+    configuration of their own."""
     confs: dict[str, str] = dict(LOCAL_DEFAULT_CONFS) if master.startswith("local") else {}
     cores = local_cores(master)
     if cores is not None:
         confs[SNAPSHOT_PARTITIONS] = str(cores)
     if delta:
-        confs.update(delta_spark_confs())
+        confs.update(delta_spark_confs(s3a=s3a))
     confs.update(extra or {})
     java = confs.get(_JAVA_OPTIONS, "")
     if "log4j2.configurationFile" not in java and "log4j.configuration" not in java:
@@ -143,10 +150,11 @@ def submit_command(
     confs: Mapping[str, str] | None = None,
     delta: bool = True,
     spark_log: str | None = None,
+    s3a: bool = False,
 ) -> list[str]:
     """The full ``spark-submit`` command line for one driver run."""
     cmd = [spark_submit_binary(), "--master", master]
-    for key, value in run_confs(master, delta=delta, extra=confs, spark_log=spark_log).items():
+    for key, value in run_confs(master, delta=delta, extra=confs, spark_log=spark_log, s3a=s3a).items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, driver_script(), *driver_args(spec_path, params, report)]
 
@@ -155,21 +163,41 @@ def fetch_delta_jars(ivy_dir: str) -> list[str]:
     """Resolve the Delta jars (and their dependencies) into ``<ivy_dir>/jars`` once, through Ivy
     and Maven Central, by a no-op spark-submit; returns the jar paths."""
     ivy = Path(ivy_dir).resolve()
+    _resolve([delta_maven_coordinate()], ivy)
+    return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
+
+
+def fetch_s3a_jars(ivy_dir: str) -> list[str]:
+    """Resolve the Hadoop S3A connector into ``<ivy_dir>/s3a/jars`` (its own Ivy home, so Delta-only
+    runs do not carry it): ``hadoop-aws`` at Spark's Hadoop version, and instead of the 686 MB AWS
+    SDK bundle it depends on, the SDK modules S3A calls (``S3A_SDK_MODULES``, ~19 MB with their
+    dependencies) at the bundle's version, read from hadoop-aws's own descriptor."""
+    ivy = (Path(ivy_dir) / "s3a").resolve()
+    hadoop_aws = hadoop_aws_coordinate()
+    _resolve([hadoop_aws], ivy, exclude=[BUNDLE])
+    version = hadoop_aws.rsplit(":", 1)[1]
+    descriptor = ivy / "cache" / "org.apache.hadoop" / "hadoop-aws" / f"ivy-{version}.xml"
+    found = re.search(r'org="software\.amazon\.awssdk" name="bundle" rev="([^"]+)"', descriptor.read_text())
+    if found is None:
+        raise RuntimeError(f"{descriptor}: names no AWS SDK bundle version")
+    sdk = [f"software.amazon.awssdk:{module}:{found.group(1)}" for module in S3A_SDK_MODULES]
+    _resolve([hadoop_aws, *sdk], ivy, exclude=[BUNDLE])
+    return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
+
+
+BUNDLE = "software.amazon.awssdk:bundle"
+
+
+def _resolve(packages: list[str], ivy: Path, exclude: Sequence[str] = ()) -> None:
+    """Resolve ``packages`` into Ivy home ``ivy`` (its ``jars`` folder) by a no-op spark-submit."""
     with tempfile.TemporaryDirectory() as tmp:
         noop = Path(tmp) / "noop.py"
-        noop.write_text("print('delta jars resolved')\n", encoding="utf-8")
-        cmd = [
-            spark_submit_binary(),
-            "--master",
-            "local[1]",
-            "--packages",
-            delta_maven_coordinate(),
-            "--conf",
-            f"spark.jars.ivy={ivy}",
-            str(noop),
-        ]
+        noop.write_text("print('jars resolved')\n", encoding="utf-8")
+        cmd = [spark_submit_binary(), "--master", "local[1]", "--packages", ",".join(packages)]
+        if exclude:
+            cmd += ["--exclude-packages", ",".join(exclude)]
+        cmd += ["--conf", f"spark.jars.ivy={ivy}", str(noop)]
         subprocess.run(cmd, env=submit_env(), check=True, stdout=subprocess.DEVNULL)
-    return sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
 
 
 def run_driver(

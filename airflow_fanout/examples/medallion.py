@@ -12,6 +12,12 @@ from airflow_fanout.sample_data import EVENT_SCHEMA
 SINKS_FROM_ROOT = ("bronze", "silver", "gold")
 
 
+def lake_root(root: str | Path) -> str:
+    """``root`` as the specs name it: an object-store URL as is (``s3a://lake/shop``), a local
+    folder made absolute."""
+    return str(root).rstrip("/") if "://" in str(root) else str(Path(root).resolve())
+
+
 def medallion_sinks(lake: str) -> list[dict[str, Any]]:
     return [
         {
@@ -47,7 +53,7 @@ def medallion_sinks(lake: str) -> list[dict[str, Any]]:
 
 def medallion_stream_spec(root: str | Path, *, files_per_batch: int = 1) -> dict[str, Any]:
     """A streaming (``available_now``) medallion spec over ``<root>/landing`` JSON files."""
-    lake = str(Path(root).resolve())
+    lake = lake_root(root)
     return {
         "version": 1,
         "app_id": "shop_events",
@@ -71,7 +77,7 @@ def medallion_stream_spec(root: str | Path, *, files_per_batch: int = 1) -> dict
 
 def medallion_backfill_spec(root: str | Path, ds: str = "2026-11-01") -> dict[str, Any]:
     """The same tables written one day (slice ``:ds``) at a time, e.g. by a daily backfill."""
-    lake = str(Path(root).resolve())
+    lake = lake_root(root)
     return {
         "version": 1,
         "app_id": "shop_backfill",

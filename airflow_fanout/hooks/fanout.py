@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
 from airflow_fanout._packaging import driver_zip
 from airflow_fanout.driver.report import RunReport, merge_attempts, redact_json
 from airflow_fanout.exceptions import RunError
+from airflow_fanout.hooks.storage import storage_spark_confs
 from airflow_fanout.logs import SPARK_APP, LineReader
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.secrets import secret_values
@@ -43,6 +44,8 @@ class FanOutHook(BaseHook):
     :param conf: extra Spark confs, applied last.
     :param name: the Spark application name (default ``fanout-<app_id>``).
     :param verbose: pass ``--verbose`` to spark-submit.
+    :param storage_conn_id: an Airflow connection with the object store's credentials, given to
+        Spark as Hadoop confs (``airflow_fanout.storage.spark_confs``; ``conf`` wins).
     :param spark_log_level: Spark's own log level in the run (default: ``$FANOUT_SPARK_LOG_LEVEL``,
         else ``WARN``). Each line the run prints is logged at its own level (the driver's
         ``WARNING`` as a warning, Spark's ``ERROR`` as an error); the spark-submit command only at
@@ -63,8 +66,10 @@ class FanOutHook(BaseHook):
         name: str | None = None,
         verbose: bool = False,
         spark_log_level: str | None = None,
+        storage_conn_id: str | None = None,
     ) -> None:
         super().__init__()
+        self.storage_conn_id = storage_conn_id
         self.conn_id = conn_id
         self.delta_packages = delta_packages
         self.conf = dict(conf or {})
@@ -103,9 +108,17 @@ class FanOutHook(BaseHook):
 
     def build_submit_hook(self, spec: FanOutSpec, spec_path: str, report_path: str) -> SparkSubmitHook:
         master = self.master()
+        storage = storage_spark_confs(self.storage_conn_id) if self.storage_conn_id else {}
+        confs = run_confs(
+            master,
+            delta=self.delta_packages,
+            extra={**storage, **self.conf},
+            spark_log=self.spark_log_level,
+            s3a=spec.uses_s3,
+        )
         hook = SparkSubmitHook(
             conn_id=self.conn_id,
-            conf=run_confs(master, delta=self.delta_packages, extra=self.conf, spark_log=self.spark_log_level),
+            conf=confs,
             py_files=driver_zip(),
             name=self.name or f"fanout-{spec.app_id}",
             application_args=driver_args(spec_path, None, report_path),

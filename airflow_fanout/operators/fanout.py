@@ -76,6 +76,10 @@ class FanOutSubmitOperator(BaseOperator):
     :param conf: extra Spark confs (templated).
     :param spark_log_level: Spark's own log level in the task log (default:
         ``$FANOUT_SPARK_LOG_LEVEL``, else ``WARN``). The driver's lines keep their own levels.
+    :param storage_conn_id: an Airflow connection (``aws``, ``wasb``/``adls``,
+        ``google_cloud_platform``) whose credentials and endpoint the run's Spark gets as Hadoop
+        confs (``spark.hadoop.fs.s3a.*`` ...; masked in the log; ``conf`` wins). A spec with
+        ``s3a://`` paths also gets the S3A connector's jars.
     :param spark_history_url: a Spark history server (``http://host:18080``) for the "Spark UI"
         link once the run is over (default: ``spark.yarn.historyServer.address`` from ``conf``;
         without either, the link is the live UI while the driver runs).
@@ -106,6 +110,7 @@ class FanOutSubmitOperator(BaseOperator):
         conf: dict[str, str] | None = None,
         spark_log_level: str | None = None,
         spark_history_url: str | None = None,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         outlets_given = "outlets" in kwargs
@@ -117,6 +122,7 @@ class FanOutSubmitOperator(BaseOperator):
         self.conf = conf
         self.spark_log_level = spark_log_level
         self.spark_history_url = spark_history_url
+        self.storage_conn_id = storage_conn_id
         self._hook: FanOutHook | None = None
         found = parse_time_doc(self, spec) if is_static(spec_params or {}) else None
         if found is not None:  # a spec without Jinja: checked now, when the DAG is parsed
@@ -169,6 +175,7 @@ class FanOutSubmitOperator(BaseOperator):
             conf=self.conf,
             name=f"fanout-{spec.app_id}",
             spark_log_level=self.spark_log_level,
+            storage_conn_id=self.storage_conn_id,
         )
         ti = context.get("ti")
         report = self._hook.run(

@@ -329,6 +329,19 @@ class FanOutSpec:
     def slice_key(self) -> str | None:
         return self.run.slice.key if self.run.slice else None
 
+    @property
+    def storage_paths(self) -> list[str]:
+        """Every path the run reads or writes: source, checkpoint, sink and dead-letter tables."""
+        found = [self.source.path, self.run.checkpoint, *(s.path for s in self.sinks)]
+        found.append(self.dead_letter.path if self.dead_letter is not None else None)
+        return [p for p in found if p]
+
+    @property
+    def uses_s3(self) -> bool:
+        """Whether any of ``storage_paths`` is in S3 (``s3a://``, ``s3://``, ``s3n://``): the run
+        needs Hadoop's S3A connector."""
+        return any(p.split("://", 1)[0].lower() in ("s3a", "s3", "s3n") for p in self.storage_paths if "://" in p)
+
     def view_kind(self, sink: SinkSpec) -> ViewKind | None:
         """How ``sink`` follows its upstream table, when it is a view of it:
 

@@ -45,3 +45,22 @@ def test_cluster_run_keeps_the_cluster_defaults() -> None:
 def test_caller_confs_win_over_local_defaults() -> None:
     confs = run_confs("local[2]", delta=False, extra={SNAPSHOT_PARTITIONS: "8"})
     assert confs[SNAPSHOT_PARTITIONS] == "8"
+
+
+def test_s3a_runs_get_the_connector_matching_sparks_hadoop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without resolved jars, ``hadoop-aws`` at the version of the Hadoop client jars pyspark
+    ships (a mismatch fails at the first s3a:// access), next to Delta's coordinate."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    from airflow_fanout.delta_packages import delta_maven_coordinate, spark_hadoop_version
+
+    monkeypatch.delenv("FANOUT_DELTA_JARS_DIR", raising=False)
+    monkeypatch.delenv("FANOUT_S3A_JARS_DIR", raising=False)
+    origin = find_spec("pyspark").origin  # type: ignore[union-attr]
+    shipped = [p.name for p in (Path(str(origin)).parent / "jars").glob("hadoop-client-api-*.jar")]
+    assert shipped == [f"hadoop-client-api-{spark_hadoop_version()}.jar"]
+    confs = run_confs("yarn", s3a=True)
+    packages = confs["spark.jars.packages"].split(",")
+    assert packages == [delta_maven_coordinate(), f"org.apache.hadoop:hadoop-aws:{spark_hadoop_version()}"]
+    assert run_confs("yarn")["spark.jars.packages"] == delta_maven_coordinate()
