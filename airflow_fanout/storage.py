@@ -227,3 +227,26 @@ def _split_options(options: dict[str, str]) -> tuple[dict[str, str], dict[str, A
         else:
             config[name] = value
     return config, client
+
+
+def reader_options_from_spark(confs: Mapping[str, str]) -> dict[str, str]:
+    """Reader options from a run's Spark confs (its ``spark.hadoop.fs.s3a.*`` settings), so the
+    driver reaches the store with the credentials Spark was given. Per-bucket settings
+    (``fs.s3a.bucket.<name>.*``) and credential providers other than keys are not mapped: obstore
+    then falls back to the environment (``AWS_*``, instance metadata)."""
+    s3a = {k[len("spark.hadoop.fs.s3a.") :]: v for k, v in confs.items() if k.startswith("spark.hadoop.fs.s3a.")}
+    out: dict[str, str] = {}
+    _put(out, "aws_access_key_id", s3a.get("access.key"))
+    _put(out, "aws_secret_access_key", s3a.get("secret.key"))
+    _put(out, "aws_session_token", s3a.get("session.token"))
+    _put(out, "aws_region", s3a.get("endpoint.region"))
+    endpoint = s3a.get("endpoint")
+    if endpoint:
+        if "://" not in endpoint:
+            ssl = s3a.get("connection.ssl.enabled", "true").lower() != "false"
+            endpoint = f"{'https' if ssl else 'http'}://{endpoint}"
+        out["aws_endpoint"] = endpoint
+        out["aws_allow_http"] = "true" if endpoint.startswith("http://") else "false"
+    if s3a.get("path.style.access", "").lower() == "true":
+        out["aws_virtual_hosted_style_request"] = "false"
+    return out

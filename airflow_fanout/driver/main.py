@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_fanout.driver.run_lock import RunLock
 
     report_path = args.report or default_report_path(spec)
-    lock = RunLock.for_spec(spec)
+    lock = RunLock.for_spec(spec, storage_options_of_run())
     try:
         if lock is not None:
             lock.acquire()
@@ -120,6 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if lock is not None:
             lock.release()
+
+
+def storage_options_of_run() -> dict[str, str]:
+    """The object-store credentials Spark was given (``spark.hadoop.fs.s3a.*``), for the driver's
+    own reads and writes outside Spark (the run lock): the spark-submit JVM holds the confs as
+    system properties before any SparkContext exists."""
+    from pyspark import SparkConf
+
+    from airflow_fanout.storage import reader_options_from_spark
+
+    return reader_options_from_spark(dict(SparkConf().getAll()))
 
 
 def _run(spec: FanOutSpec, report_path: str, secrets: list[str]) -> int:

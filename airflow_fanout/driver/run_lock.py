@@ -7,10 +7,9 @@ before Spark starts, naming the run that holds it (exit code 3).
 
 The lock is a file created with ``O_EXCL`` holding the owner's host, pid and process start time.
 A run killed with SIGKILL cannot remove it: the next run on the same host sees that the owner is
-gone and takes the lock over, so a crash never needs a manual clean-up. Only local (and
-NFS-mounted) checkpoints are locked; on object stores (``s3a://``, ``abfss://``, ...) there is no
-atomic create-if-absent through Hadoop, and the driver relies on Spark's offset log and the txn
-ids alone (see docs/guarantees.md)."""
+gone and takes the lock over, so a crash never needs a manual clean-up. A checkpoint in an object
+store (``s3a://``, ``abfss://``, ``gs://``) gets a lease instead (``object_lock.ObjectRunLock``:
+a conditional put, renewed while the run lives; see docs/guarantees.md)."""
 
 from __future__ import annotations
 
@@ -21,12 +20,16 @@ import os
 import re
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 
+from airflow_fanout.driver.object_lock import ObjectRunLock
 from airflow_fanout.exceptions import ConcurrentRunError
 from airflow_fanout.spec.model import FanOutSpec
+from airflow_fanout.storage import object_path
 
 log = logging.getLogger("airflow_fanout.driver")
 
@@ -67,25 +70,21 @@ class RunLock:
     held: bool = False
 
     @classmethod
-    def for_spec(cls, spec: FanOutSpec) -> RunLock | None:
-        folder = _local_dir(spec.run.checkpoint)
-        if folder is None:
-            log.info("checkpoint %s is not local: no run lock", spec.run.checkpoint)
-            return None
+    def for_spec(cls, spec: FanOutSpec, storage_options: Mapping[str, str] | None = None) -> AnyRunLock | None:
+        """The lock of ``spec``'s run (``storage_options``: for a checkpoint in an object store)."""
         key = spec.slice_key
         name = "stream" if key is None else "slice-" + re.sub(r"[^A-Za-z0-9_=-]", "_", key)
         what = f"app {spec.app_id}" + (f" slice {spec.slice_key}" if spec.slice_key is not None else "")
-        return cls(folder / "_fanout" / "locks" / f"{name}.lock", what)
+        return _lock(spec, f"{name}.lock", what, storage_options)
 
     @classmethod
-    def for_view(cls, spec: FanOutSpec, sink: str) -> RunLock | None:
+    def for_view(
+        cls, spec: FanOutSpec, sink: str, storage_options: Mapping[str, str] | None = None
+    ) -> AnyRunLock | None:
         """The lock a slice run holds while it brings view ``sink`` up to date (other slices'
         runs of the spec wait for it: each applies the upstream's changes since the view's
         version, and two at once would apply some twice)."""
-        folder = _local_dir(spec.run.checkpoint)
-        if folder is None:
-            return None
-        return cls(folder / "_fanout" / "locks" / f"view-{sink}.lock", f"view {sink} of app {spec.app_id}")
+        return _lock(spec, f"view-{sink}.lock", f"view {sink} of app {spec.app_id}", storage_options)
 
     def wait(self, timeout_s: float = 1800.0, poll_s: float = 0.25) -> None:
         """Take the lock, waiting while a live run holds it (a dead holder's is taken over)."""
@@ -175,3 +174,20 @@ class RunLock:
             with contextlib.suppress(FileExistsError):
                 os.link(aside, self.path)
         aside.unlink(missing_ok=True)
+
+
+AnyRunLock = RunLock | ObjectRunLock
+
+
+def _lock(spec: FanOutSpec, name: str, what: str, storage_options: Mapping[str, str] | None) -> AnyRunLock | None:
+    """``<checkpoint>/_fanout/locks/<name>``: a lock file, or a lease in an object store."""
+    folder = _local_dir(spec.run.checkpoint)
+    if folder is not None:
+        return RunLock(folder / "_fanout" / "locks" / name, what)
+    where = object_path(spec.run.checkpoint.rstrip("/") + "/_fanout/locks/" + name)
+    if where is None:  # pragma: no cover - a URL is either local (file:) or an object store
+        return None
+    if find_spec("obstore") is None:
+        log.warning("checkpoint %s: no run lock (obstore is not installed in the driver's Python)", spec.run.checkpoint)
+        return None
+    return ObjectRunLock(where, what, storage_options)

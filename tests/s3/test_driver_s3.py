@@ -16,6 +16,7 @@ import obstore
 import pytest
 from deltalake import DeltaTable
 
+from airflow_fanout.driver.object_lock import ObjectRunLock
 from airflow_fanout.examples.medallion import medallion_stream_spec
 from airflow_fanout.sample_data import Event, generate_events, write_landing_batch
 from airflow_fanout.storage import object_path, object_store
@@ -41,7 +42,7 @@ def table(server: S3Server, url: str) -> list[dict[str, Any]]:
     return rows
 
 
-def run(server: S3Server, spec_path: Path, report: Path) -> dict[str, Any]:
+def run(server: S3Server, spec_path: Path, report: Path, exit_code: int = 0) -> dict[str, Any]:
     confs = [arg for key, value in server.spark_confs.items() for arg in ("--conf", f"{key}={value}")]
     done = subprocess.run(
         [*CLI, "run", str(spec_path), "--master", "local[2]", "--report", str(report), *confs],
@@ -49,7 +50,7 @@ def run(server: S3Server, spec_path: Path, report: Path) -> dict[str, Any]:
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == exit_code, done.stderr[-4000:]
     return dict(json.loads(report.read_text()))
 
 
@@ -96,6 +97,19 @@ def test_medallion_on_s3_exactly_once(s3_server: S3Server, s3_bucket: str, tmp_p
     idle = run(s3_server, spec_path, tmp_path / "idle.json")
     assert idle["batches"] == []
     assert {n: read_txn_log(u, options).version for n, u in paths.items()} == versions  # type: ignore[union-attr]
+
+    # The run lock is a lease in the checkpoint's bucket: released after each run; while another
+    # live run holds it, a run stops at once with exit 3 (the driver reads the lease with the
+    # credentials Spark was given)
+    lock_url = f"{doc['run']['checkpoint']}/_fanout/locks/stream.lock"
+    other = ObjectRunLock(object_path(lock_url), "app shop_events", s3_server.storage_options)  # type: ignore[arg-type]
+    other.acquire()
+    try:
+        refused = run(s3_server, spec_path, tmp_path / "refused.json", exit_code=3)
+    finally:
+        other.release()
+    assert refused["batches"] == [] and "another run of app shop_events is in progress" in refused["error"]
+    assert read_txn_log(paths["bronze"], options).version == versions["bronze"]  # type: ignore[union-attr]
 
     # `status` finds the tables with the credentials in the environment, no JVM
     env = {

@@ -10,6 +10,7 @@ from airflow_fanout.storage import (
     ObjectPath,
     object_path,
     reader_options,
+    reader_options_from_spark,
     secret_options,
     spark_confs,
 )
@@ -76,3 +77,11 @@ def test_azure_and_gcp_connections() -> None:
     assert reader_options(inline) == {"google_service_account_key": '{"type": "service_account"}'}
     with pytest.raises(ValueError, match="'postgres' is not an object store"):
         reader_options(ConnectionFields("postgres"))
+
+
+def test_the_driver_reaches_the_store_with_sparks_s3a_confs() -> None:
+    conn = ConnectionFields("aws", login="AKIA", password="s3cr3t", extra={"endpoint_url": "http://127.0.0.1:8333"})
+    assert reader_options_from_spark(spark_confs(conn)) == reader_options(conn)  # the round trip
+    bare = {"spark.hadoop.fs.s3a.endpoint": "minio:9000", "spark.hadoop.fs.s3a.connection.ssl.enabled": "false"}
+    assert reader_options_from_spark(bare) == {"aws_endpoint": "http://minio:9000", "aws_allow_http": "true"}
+    assert reader_options_from_spark({"spark.sql.shuffle.partitions": "4"}) == {}

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_fanout.driver.object_lock import ObjectRunLock
 from airflow_fanout.driver.run_lock import RunLock
 from airflow_fanout.exceptions import ConcurrentRunError
 from airflow_fanout.spec.validate import parse_spec
@@ -31,7 +32,7 @@ def spec_doc(checkpoint: str, slice_key: str | None = None) -> dict[str, Any]:
 
 def lock_for(checkpoint: Path, slice_key: str | None = None) -> RunLock:
     lock = RunLock.for_spec(parse_spec(spec_doc(str(checkpoint), slice_key)))
-    assert lock is not None
+    assert isinstance(lock, RunLock)
     return lock
 
 
@@ -94,15 +95,18 @@ def test_slices_lock_separately_and_release_only_their_own(tmp_path: Path) -> No
     assert not day1.path.exists() and day2.path.exists()
 
 
-def test_remote_checkpoints_are_not_locked() -> None:
-    assert RunLock.for_spec(parse_spec(spec_doc("s3a://bucket/cp"))) is None
+def test_object_store_checkpoints_get_a_lease() -> None:
+    """(The lease itself is tested against a real S3 server in tests/s3/test_run_lock_s3.py.)"""
+    lock = RunLock.for_spec(parse_spec(spec_doc("s3a://bucket/cp/", "d-1")))
+    assert isinstance(lock, ObjectRunLock)
+    assert lock.path == "s3://bucket/cp/_fanout/locks/slice-d-1.lock"
 
 
 def test_a_view_lock_waits_for_the_run_holding_it(tmp_path: Path) -> None:
     """Two slices' runs write the same view one after the other: the second waits, then holds."""
     spec = parse_spec(spec_doc(str(tmp_path), "d1"))
     first, second = RunLock.for_view(spec, "gold"), RunLock.for_view(spec, "gold")
-    assert first is not None and second is not None
+    assert isinstance(first, RunLock) and isinstance(second, RunLock)
     assert first.path == tmp_path / "_fanout" / "locks" / "view-gold.lock"
     # Another live process holds it (this process's lock would be its own): a child that sleeps.
     holder = subprocess.Popen(["sleep", "30"])
@@ -120,4 +124,4 @@ def test_a_view_lock_waits_for_the_run_holding_it(tmp_path: Path) -> None:
         holder.kill()
         second.release()
     assert not second.path.exists()
-    assert RunLock.for_view(parse_spec(spec_doc("s3a://bucket/cp", "d1")), "gold") is None
+    assert isinstance(RunLock.for_view(parse_spec(spec_doc("s3a://bucket/cp", "d1")), "gold"), ObjectRunLock)
