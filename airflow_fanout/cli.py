@@ -43,17 +43,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = _load(args)  # fail with exit 2 before Spark starts
     confs = dict(_param(c) for c in args.conf)
+    report = args.report
+    if args.deploy_mode == "cluster" and report is None and "://" in spec.run.checkpoint:
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        report = f"{spec.run.checkpoint.rstrip('/')}/_fanout/reports/cli/{stamp}.json"
     secrets = secret_values(load_spec_file(args.spec), confs)
     command = submit_command(
         args.spec,
         params=dict(args.param),
         master=args.master,
-        report=args.report,
+        report=report,
         confs={k: str(v) for k, v in confs.items()},
         spark_log=args.spark_log_level,
         s3a=spec.uses_s3,
+        options={**dict(args.submit_option), **({"deploy_mode": args.deploy_mode} if args.deploy_mode else {})},
+        app_name=f"fanout-{spec.app_id}",
     )
     code, report_path = run_driver(command, secrets=secrets, verbose=args.verbose)
+    if args.deploy_mode == "cluster":  # the driver's stdout stays on the cluster
+        report_path = report
     if report_path and report_path.endswith(".json"):
         print_report(report_path)
         print(report_path)
@@ -62,10 +72,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def print_report(report_path: str) -> None:
     """A per-sink summary of a run report: table, version, rows written, txn id."""
+    from airflow_fanout.lake_files import read_text
     from airflow_fanout.status import format_table
 
-    with open(report_path, encoding="utf-8") as fh:
-        report: dict[str, Any] = json.load(fh)
+    text = read_text(report_path)  # a local file, or in the lake with the environment's credentials
+    if text is None:
+        print(f"no run report at {report_path}")
+        return
+    report: dict[str, Any] = json.loads(text)
     rows = [["sink", "table", "version", "rows written", "txn app id", "txn version"]]
     for name, t in report.get("sinks", {}).items():
         rows.append(
@@ -169,7 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--status", action="store_true", help="add each table's version and txn version (no JVM)")
         if name == "run":
             p.add_argument("--master", default="local[*]", help="Spark master (default local[*])")
-            p.add_argument("--report", help="where the driver writes its JSON run report")
+            p.add_argument(
+                "--report", help="where the driver writes its JSON run report (a path, or a URL in the lake)"
+            )
+            p.add_argument(
+                "--deploy-mode",
+                choices=("client", "cluster"),
+                help="cluster: the driver starts on the cluster; the spec travels with --files and "
+                "the report goes beside an object-store checkpoint (or to --report, a URL)",
+            )
+            p.add_argument(
+                "--submit-option",
+                action="append",
+                type=_param,
+                default=[],
+                metavar="NAME=VALUE",
+                help="a spark-submit setting by SparkSubmitHook's name (executor_memory=4g, num_executors=8, "
+                "yarn_queue=etl, keytab=..., principal=...; repeatable)",
+            )
             p.add_argument(
                 "--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark conf (repeatable)"
             )

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.util import find_spec
 from pathlib import Path
@@ -141,6 +142,130 @@ def run_confs(
     return confs
 
 
+#: spark-submit settings a run may pass through (the apache-spark provider's ``SparkSubmitHook``
+#: arguments of the same names), and the flag each is on the command line
+SUBMIT_OPTIONS: dict[str, str] = {
+    "deploy_mode": "--deploy-mode",
+    "driver_memory": "--driver-memory",
+    "executor_memory": "--executor-memory",
+    "executor_cores": "--executor-cores",
+    "num_executors": "--num-executors",
+    "total_executor_cores": "--total-executor-cores",
+    "keytab": "--keytab",
+    "principal": "--principal",
+    "proxy_user": "--proxy-user",
+    "properties_file": "--properties-file",
+    "yarn_queue": "--queue",
+    "files": "--files",
+    "archives": "--archives",
+    "jars": "--jars",
+    "packages": "--packages",
+    "exclude_packages": "--exclude-packages",
+    "repositories": "--repositories",
+    "driver_class_path": "--driver-class-path",
+}
+
+
+def check_submit_options(options: Mapping[str, object]) -> None:
+    """Raise ``ValueError`` naming each option spark-submit does not take through this path."""
+    known = {*SUBMIT_OPTIONS, "spark_binary"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown spark-submit option(s) {unknown}: use one of {sorted(known)}")
+    mode = options.get("deploy_mode")
+    if mode not in (None, "client", "cluster"):
+        raise ValueError(f"deploy_mode {mode!r}: 'client' or 'cluster'")
+
+
+@dataclass(frozen=True)
+class DriverSubmission:
+    """One driver run as spark-submit sees it: built once (``driver_submission``) and handed to
+    ``spark-submit`` either as a command line (``command``: the CLI, tests) or as the apache-spark
+    provider's ``SparkSubmitHook`` arguments (``hook_kwargs``: the Airflow hook). Both render
+    the same fields, so the two paths cannot drift apart."""
+
+    master: str
+    confs: dict[str, str]
+    application: str
+    application_args: list[str]
+    name: str
+    py_files: str | None = None
+    options: dict[str, object] = field(default_factory=dict)
+    verbose: bool = False
+
+    @property
+    def deploy_mode(self) -> str:
+        return str(self.options.get("deploy_mode") or "client")
+
+    def command(self, binary: str | None = None) -> list[str]:
+        """The ``spark-submit`` command line (the provider's order: master, confs, options)."""
+        cmd = [binary or str(self.options.get("spark_binary") or spark_submit_binary()), "--master", self.master]
+        for key, value in self.confs.items():
+            cmd += ["--conf", f"{key}={value}"]
+        for option, flag in SUBMIT_OPTIONS.items():
+            chosen = self.options.get(option)
+            if chosen is not None and chosen != "":
+                cmd += [flag, str(chosen)]
+        if self.py_files:
+            cmd += ["--py-files", self.py_files]
+        cmd += ["--name", self.name]
+        if self.verbose:
+            cmd += ["--verbose"]
+        return [*cmd, self.application, *self.application_args]
+
+    def hook_kwargs(self) -> dict[str, object]:
+        """``SparkSubmitHook(**kwargs)`` (the master comes from its connection)."""
+        return {
+            "conf": dict(self.confs),
+            "py_files": self.py_files,
+            "name": self.name,
+            "application_args": list(self.application_args),
+            "verbose": self.verbose,
+            **{k: v for k, v in self.options.items() if v is not None},
+        }
+
+
+def driver_submission(
+    spec_path: str,
+    *,
+    master: str,
+    app_name: str,
+    params: Mapping[str, object] | None = None,
+    report: str | None = None,
+    confs: Mapping[str, str] | None = None,
+    delta: bool = True,
+    spark_log: str | None = None,
+    s3a: bool = False,
+    py_files: str | None = None,
+    options: Mapping[str, object] | None = None,
+    verbose: bool = False,
+) -> DriverSubmission:
+    """Everything one driver run needs, for every deploy mode.
+
+    In ``cluster`` deploy mode the driver starts on the cluster, where a local ``spec_path`` does
+    not exist: the spec file travels with the job (``--files``; the driver finds it by name in
+    its working directory, as YARN localizes it), unless it is a URL already (a spec stored in
+    the lake, which the driver reads through Hadoop). The run report must then be a URL too
+    (the checkpoint's object-store folder) for anyone to read it back."""
+    chosen = dict(options or {})
+    check_submit_options(chosen)
+    spec_arg = spec_path
+    if chosen.get("deploy_mode") == "cluster" and "://" not in spec_path:
+        shipped = [f for f in str(chosen.get("files") or "").split(",") if f]
+        chosen["files"] = ",".join([*shipped, spec_path])
+        spec_arg = Path(spec_path).name
+    return DriverSubmission(
+        master=master,
+        confs=run_confs(master, delta=delta, extra=confs, spark_log=spark_log, s3a=s3a),
+        application=driver_script(),
+        application_args=driver_args(spec_arg, params, report),
+        name=app_name,
+        py_files=py_files,
+        options=chosen,
+        verbose=verbose,
+    )
+
+
 def submit_command(
     spec_path: str,
     *,
@@ -151,12 +276,22 @@ def submit_command(
     delta: bool = True,
     spark_log: str | None = None,
     s3a: bool = False,
+    options: Mapping[str, object] | None = None,
+    app_name: str = "fanout",
 ) -> list[str]:
-    """The full ``spark-submit`` command line for one driver run."""
-    cmd = [spark_submit_binary(), "--master", master]
-    for key, value in run_confs(master, delta=delta, extra=confs, spark_log=spark_log, s3a=s3a).items():
-        cmd += ["--conf", f"{key}={value}"]
-    return [*cmd, driver_script(), *driver_args(spec_path, params, report)]
+    """The full ``spark-submit`` command line for one driver run (``driver_submission``)."""
+    return driver_submission(
+        spec_path,
+        master=master,
+        app_name=app_name,
+        params=params,
+        report=report,
+        confs=confs,
+        delta=delta,
+        spark_log=spark_log,
+        s3a=s3a,
+        options=options,
+    ).command()
 
 
 def fetch_delta_jars(ivy_dir: str) -> list[str]:

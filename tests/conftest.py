@@ -1,7 +1,9 @@
-"""Shared fixtures: one session-scoped local SparkSession with Delta for the whole run."""
+"""Shared fixtures: one session-scoped local SparkSession with Delta for the whole run; a real S3
+server (SeaweedFS, ``tests/s3/server.py``), one per test process, a folder of its bucket per test."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -9,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3.server import S3Server
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("FANOUT_DELTA_JARS_DIR", str(ROOT / ".ivy" / "jars"))
+os.environ.setdefault("FANOUT_S3A_JARS_DIR", str(ROOT / ".ivy" / "s3a" / "jars"))
 # Python workers (UDFs in tests) must run this interpreter, not whatever python3 is on PATH.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
@@ -41,6 +46,27 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     session.sparkContext.setLogLevel("WARN")
     yield session
     session.stop()
+
+
+_buckets = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _lake_bucket(s3_server: S3Server) -> str:
+    return s3_server.create_bucket("lake")
+
+
+@pytest.fixture
+def s3_bucket(_lake_bucket: str) -> str:
+    """A folder of its own for the test in the server's bucket: its ``s3a://`` URL."""
+    return f"{_lake_bucket}/test-{next(_buckets)}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,12 +20,17 @@ if __package__ in (None, ""):
     # or is shipped with --py-files).
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import json
 from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
-from airflow_fanout.exceptions import ConcurrentRunError, FanOutError, SpecError, first_line
+from airflow_fanout.exceptions import ConcurrentRunError, FanOutError, SpecError, SpecIssue, first_line
 from airflow_fanout.spec.model import FanOutSpec, Scalar
 from airflow_fanout.spec.secrets import install_log_redaction, redact, secret_values
 from airflow_fanout.spec.validate import load_spec_file, parse_spec
+
+if TYPE_CHECKING:
+    from airflow_fanout.driver.report import RunReport
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID_SPEC, EXIT_ALREADY_RUNNING = 0, 1, 2, 3
 log = logging.getLogger("airflow_fanout.driver")
@@ -69,6 +74,27 @@ def default_report_path(spec: FanOutSpec) -> str:
     return str(Path(local) / "_fanout" / "reports" / f"{stamp}.json")
 
 
+def read_spec(path: str) -> Any:
+    """The spec document at ``path``: a local file, or a URL (a spec stored in the lake, as a
+    driver in cluster deploy mode gets it) read through Hadoop."""
+    from airflow_fanout.driver.hadoop_files import is_url, read_text
+
+    if not is_url(path):
+        return load_spec_file(path)
+    try:
+        return json.loads(read_text(path))
+    except ValueError as exc:
+        raise SpecError([SpecIssue("", f"{path}: not valid JSON: {exc}")]) from exc
+
+
+def write_report(report: RunReport, path: str, secrets: list[str]) -> str:
+    """Write the run report locally, or to a URL through Hadoop (the checkpoint's folder in an
+    object store, where the operator reads it back whatever the deploy mode)."""
+    from airflow_fanout.driver.hadoop_files import is_url, write_text
+
+    return write_text(path, report.to_text(secrets)) if is_url(path) else report.write(path, secrets=secrets)
+
+
 def main(argv: list[str] | None = None) -> int:
     # force=True: pyspark may already have put a handler on stdout, and stdout is reserved for
     # the report path (its last line).
@@ -82,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     secrets: list[str] = []
     try:
-        doc = load_spec_file(args.spec)
+        doc = read_spec(args.spec)
         # Before anything can log or fail: credentials in options never reach a log or report.
         secrets = secret_values(doc) if isinstance(doc, dict) else []
         install_log_redaction(secrets)
@@ -113,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConcurrentRunError as exc:
         log.error("not started: %s", exc)
         refused = RunReport(spec.app_id, spec.run.mode, spec.slice_key, now_iso(), now_iso(), "failed", str(exc))
-        print(refused.write(report_path, secrets=secrets), flush=True)
+        print(write_report(refused, report_path, secrets), flush=True)
         return EXIT_ALREADY_RUNNING
     try:
         return _run(spec, report_path, secrets)
@@ -150,7 +176,7 @@ def _run(spec: FanOutSpec, report_path: str, secrets: list[str]) -> int:
     # (the operator reports a retried run's batches across its tries).
 
     def keep_report(_batch: object) -> None:
-        run.report.write(report_path, secrets=secrets)
+        write_report(run.report, report_path, secrets)
 
     run.on_batch = keep_report
     code = EXIT_OK
@@ -163,7 +189,7 @@ def _run(spec: FanOutSpec, report_path: str, secrets: list[str]) -> int:
         log.error("run failed: %s", first_line(exc))
         code = EXIT_FAILED
     finally:
-        path = run.report.write(report_path, secrets=secrets)
+        path = write_report(run.report, report_path, secrets)
         print(path, flush=True)
         spark.stop()
     return code

@@ -187,14 +187,18 @@ class RunReport:
             "report": location,
         }
 
+    def to_text(self, secrets: Iterable[str] = ()) -> str:
+        """The report as JSON, with every value in ``secrets`` masked (an error message can
+        quote an option)."""
+        return redact_json(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", secrets)
+
     def write(self, path: str, secrets: Iterable[str] = ()) -> str:
-        """Write the report as JSON (atomically: temp file then rename), with every value in
-        ``secrets`` masked (an error message can quote an option); returns the path."""
+        """Write the report as JSON (``to_text``) to a local path, atomically (temp file then
+        rename); returns the path. ``driver.main`` writes to URLs through Hadoop instead."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-        tmp.write_text(redact_json(text, secrets), encoding="utf-8")
+        tmp.write_text(self.to_text(secrets), encoding="utf-8")
         os.replace(tmp, target)
         return str(target)
 

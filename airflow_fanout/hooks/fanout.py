@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,15 +22,18 @@ try:
 except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
+from airflow_fanout import lake_files
 from airflow_fanout._packaging import driver_zip
 from airflow_fanout.driver.report import RunReport, merge_attempts, redact_json
 from airflow_fanout.exceptions import RunError
-from airflow_fanout.hooks.storage import storage_spark_confs
+from airflow_fanout.hooks.storage import storage_options, storage_spark_confs
 from airflow_fanout.logs import SPARK_APP, LineReader
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import parse_spec
-from airflow_fanout.submit import driver_args, driver_script, run_confs, spark_home
+from airflow_fanout.status import StorageOptions
+from airflow_fanout.storage import is_object_store
+from airflow_fanout.submit import DriverSubmission, check_submit_options, driver_script, driver_submission, spark_home
 
 
 class FanOutHook(BaseHook):
@@ -45,7 +49,15 @@ class FanOutHook(BaseHook):
     :param name: the Spark application name (default ``fanout-<app_id>``).
     :param verbose: pass ``--verbose`` to spark-submit.
     :param storage_conn_id: an Airflow connection with the object store's credentials, given to
-        Spark as Hadoop confs (``airflow_fanout.storage.spark_confs``; ``conf`` wins).
+        Spark as Hadoop confs (``airflow_fanout.storage.spark_confs``; ``conf`` wins), and used
+        to read reports (and store a cluster-mode driver's spec) beside the checkpoint.
+    :param submit_options: ``SparkSubmitHook`` settings passed through (``deploy_mode``,
+        ``driver_memory``, ``executor_memory``, ``executor_cores``, ``num_executors``,
+        ``total_executor_cores``, ``keytab``, ``principal``, ``proxy_user``, ``properties_file``,
+        ``yarn_queue``, ``files``, ``archives``, ``jars``, ``packages``, ``exclude_packages``,
+        ``repositories``, ``driver_class_path``, ``spark_binary``). With ``deploy_mode="cluster"``
+        the driver starts on the cluster: its spec is stored beside an object-store checkpoint
+        (else shipped with ``--files``) and its report written there.
     :param spark_log_level: Spark's own log level in the run (default: ``$FANOUT_SPARK_LOG_LEVEL``,
         else ``WARN``). Each line the run prints is logged at its own level (the driver's
         ``WARNING`` as a warning, Spark's ``ERROR`` as an error); the spark-submit command only at
@@ -67,9 +79,12 @@ class FanOutHook(BaseHook):
         verbose: bool = False,
         spark_log_level: str | None = None,
         storage_conn_id: str | None = None,
+        submit_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.storage_conn_id = storage_conn_id
+        self.submit_options = dict(submit_options or {})
+        check_submit_options(self.submit_options)
         self.conn_id = conn_id
         self.delta_packages = delta_packages
         self.conf = dict(conf or {})
@@ -106,25 +121,26 @@ class FanOutHook(BaseHook):
         host = conn.host or "yarn"
         return f"{host}:{conn.port}" if conn.port else host
 
-    def build_submit_hook(self, spec: FanOutSpec, spec_path: str, report_path: str) -> SparkSubmitHook:
-        master = self.master()
+    def submission(self, spec: FanOutSpec, spec_path: str, report_path: str) -> DriverSubmission:
+        """The run as ``driver_submission`` builds it for the CLI too: one builder, two renderings."""
         storage = storage_spark_confs(self.storage_conn_id) if self.storage_conn_id else {}
-        confs = run_confs(
-            master,
+        return driver_submission(
+            spec_path,
+            master=self.master(),
+            app_name=self.name or f"fanout-{spec.app_id}",
+            report=report_path,
+            confs={**storage, **self.conf},
             delta=self.delta_packages,
-            extra={**storage, **self.conf},
             spark_log=self.spark_log_level,
             s3a=spec.uses_s3,
-        )
-        hook = SparkSubmitHook(
-            conn_id=self.conn_id,
-            conf=confs,
             py_files=driver_zip(),
-            name=self.name or f"fanout-{spec.app_id}",
-            application_args=driver_args(spec_path, None, report_path),
-            env_vars=self.env_vars(),
+            options=self.submit_options,
             verbose=self.verbose,
         )
+
+    def build_submit_hook(self, spec: FanOutSpec, spec_path: str, report_path: str) -> SparkSubmitHook:
+        submission = self.submission(spec, spec_path, report_path)
+        hook = SparkSubmitHook(conn_id=self.conn_id, env_vars=self.env_vars(), **submission.hook_kwargs())  # type: ignore[arg-type]
         # The provider logs every line spark-submit prints at INFO: relay each at its own level.
         self._relay = DriverLogRelay(self.log)
         hook._log = self._relay  # type: ignore[assignment]
@@ -149,16 +165,20 @@ class FanOutHook(BaseHook):
         application's id and UI as soon as the driver has started it."""
         spec = parse_spec(spec_doc)
         secrets = mask_spec_secrets(spec_doc, self.conf)
+        options = self.storage_options()
+        cluster = self.submit_options.get("deploy_mode") == "cluster"
         with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
-            spec_path = str(Path(tmp) / "spec.json")
-            if report_dir is not None:
-                Path(report_dir).mkdir(parents=True, exist_ok=True)
-            report_path = str(Path(report_dir or tmp) / f"attempt-{attempt}.json")
             # The rendered spec with its params resolved: what ran is exactly what is logged. It
-            # holds the credentials the driver needs: readable by this user only.
-            fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**spec_doc, "params": spec.params}, fh, indent=2)
+            # holds the credentials the driver needs: readable by this user only. A driver in
+            # cluster deploy mode reads it from beside an object-store checkpoint instead.
+            text = json.dumps({**spec_doc, "params": spec.params}, indent=2)
+            spec_path = str(Path(tmp) / "spec.json")
+            if cluster and is_object_store(spec.run.checkpoint):
+                spec_path = lake_files.join(spec.run.checkpoint, f"_fanout/specs/{uuid.uuid4().hex}.json")
+            lake_files.write_text(spec_path, text, options, private=True)
+            if cluster and report_dir is None and is_object_store(spec.run.checkpoint):
+                report_dir = lake_files.join(spec.run.checkpoint, f"_fanout/reports/runs/{uuid.uuid4().hex}")
+            report_path = lake_files.join(report_dir or tmp, f"attempt-{attempt}.json")
             self._submit_hook = self.build_submit_hook(spec, spec_path, report_path)
             if self._relay is not None:
                 self._relay.on_spark_app = on_spark_app
@@ -172,25 +192,34 @@ class FanOutHook(BaseHook):
             except Exception as exc:  # the provider raises AirflowException on a non-zero exit
                 self.log.debug("spark-submit failed: %s", exc)  # its text holds the whole command
                 failure = exc
-            report = _read_report(report_path, secrets)
+            finally:
+                if is_object_store(spec_path):
+                    lake_files.delete(spec_path, options)
+            report = _read_report(report_path, secrets, options)
             if report is not None and report_dir is not None:
-                report = self._over_attempts(report_dir, attempt, report, secrets)
+                report = self._over_attempts(report_dir, attempt, report, secrets, options)
             elif report is not None:
                 self.report_path = None
         if failure is not None or report is None or report.get("status") != "succeeded":
             raise RunError(f"fan-out run of {spec.app_id} failed: {self.failure_reason(report)}")
         return report
 
-    def _over_attempts(self, folder: str, attempt: int, report: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    def _over_attempts(
+        self, folder: str, attempt: int, report: dict[str, Any], secrets: list[str], options: StorageOptions
+    ) -> dict[str, Any]:
         """The report over every attempt so far (``merge_attempts``), written as ``run.json``."""
         attempts = []
         for number in range(1, attempt):
-            earlier = _read_report(str(Path(folder) / f"attempt-{number}.json"), secrets)
+            earlier = _read_report(lake_files.join(folder, f"attempt-{number}.json"), secrets, options)
             if earlier is not None:  # an attempt killed before its first batch left none
                 attempts.append(RunReport.from_dict(earlier))
         merged = merge_attempts([*attempts, RunReport.from_dict(report)])
-        self.report_path = merged.write(str(Path(folder) / "run.json"), secrets=secrets)
+        self.report_path = lake_files.write_text(lake_files.join(folder, "run.json"), merged.to_text(secrets), options)
         return merged.to_dict()
+
+    def storage_options(self) -> dict[str, str] | None:
+        """The readers' options for the checkpoint's store (None: the environment's)."""
+        return storage_options(self.storage_conn_id) if self.storage_conn_id else None
 
     def failure_reason(self, report: dict[str, Any] | None) -> str:
         """One line on why a run failed: the driver's own error, else who stopped spark-submit
@@ -274,12 +303,14 @@ def mask_spec_secrets(spec_doc: dict[str, Any], conf: dict[str, str] | None = No
     return secrets
 
 
-def _read_report(path: str, secrets: list[str]) -> dict[str, Any] | None:
+def _read_report(path: str, secrets: list[str], options: StorageOptions = None) -> dict[str, Any] | None:
     """The driver's report (the task's XCom value), secrets masked once more in case a driver of
-    another version wrote it."""
+    another version wrote it; None if there is none (or it is unreadable)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            report: dict[str, Any] = json.loads(redact_json(fh.read(), secrets))
-            return report
+        text = lake_files.read_text(path, options)
+        if text is None:
+            return None
+        report: dict[str, Any] = json.loads(redact_json(text, secrets))
+        return report
     except (OSError, ValueError):
         return None

@@ -15,6 +15,7 @@ from airflow_fanout.operators.spec_source import is_static, parse_for, parse_tim
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.validate import parse_spec
 from airflow_fanout.status import format_table
+from airflow_fanout.submit import check_submit_options
 
 
 def sink_assets(spec: FanOutSpec) -> list[Asset]:
@@ -80,6 +81,11 @@ class FanOutSubmitOperator(BaseOperator):
         ``google_cloud_platform``) whose credentials and endpoint the run's Spark gets as Hadoop
         confs (``spark.hadoop.fs.s3a.*`` ...; masked in the log; ``conf`` wins). A spec with
         ``s3a://`` paths also gets the S3A connector's jars.
+    :param submit_options: ``SparkSubmitHook`` settings passed through (templated; e.g.
+        ``{"deploy_mode": "cluster", "executor_memory": "4g", "num_executors": 8,
+        "yarn_queue": "etl", "keytab": ..., "principal": ...}``; the full list is
+        ``airflow_fanout.submit.SUBMIT_OPTIONS`` plus ``spark_binary``). An unknown key fails when
+        the DAG is parsed.
     :param spark_history_url: a Spark history server (``http://host:18080``) for the "Spark UI"
         link once the run is over (default: ``spark.yarn.historyServer.address`` from ``conf``;
         without either, the link is the live UI while the driver runs).
@@ -95,7 +101,7 @@ class FanOutSubmitOperator(BaseOperator):
     run.
     """
 
-    template_fields: Sequence[str] = ("spec", "spec_params", "conf")
+    template_fields: Sequence[str] = ("spec", "spec_params", "conf", "submit_options")
     template_ext: Sequence[str] = (".json",)
     ui_color = "#d5f0e3"
     operator_extra_links = (SparkUILink(), FanOutTablesLink())
@@ -111,6 +117,7 @@ class FanOutSubmitOperator(BaseOperator):
         spark_log_level: str | None = None,
         spark_history_url: str | None = None,
         storage_conn_id: str | None = None,
+        submit_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         outlets_given = "outlets" in kwargs
@@ -123,6 +130,8 @@ class FanOutSubmitOperator(BaseOperator):
         self.spark_log_level = spark_log_level
         self.spark_history_url = spark_history_url
         self.storage_conn_id = storage_conn_id
+        self.submit_options = submit_options
+        check_submit_options(submit_options or {})  # a wrong key fails when the DAG is parsed
         self._hook: FanOutHook | None = None
         found = parse_time_doc(self, spec) if is_static(spec_params or {}) else None
         if found is not None:  # a spec without Jinja: checked now, when the DAG is parsed
@@ -176,6 +185,7 @@ class FanOutSubmitOperator(BaseOperator):
             name=f"fanout-{spec.app_id}",
             spark_log_level=self.spark_log_level,
             storage_conn_id=self.storage_conn_id,
+            submit_options=self.submit_options,
         )
         ti = context.get("ti")
         report = self._hook.run(

@@ -47,12 +47,14 @@ def _safe(part: str) -> str:
 
 
 def task_report_dir(spec: FanOutSpec, ti: Any) -> str | None:
-    """Where a task run keeps its reports across attempts: under a local checkpoint,
-    ``_fanout/reports/airflow/<dag>/<run>/<task>[-<map index>]``; None without a task instance
-    or for a remote checkpoint (then the report lives for the run only)."""
+    """Where a task run keeps its reports across attempts: under the checkpoint (a local folder
+    or an object-store prefix), ``_fanout/reports/airflow/<dag>/<run>/<task>[-<map index>]``;
+    None without a task instance (then the report lives for the run only)."""
     checkpoint = spec.run.checkpoint
-    if ti is None or ("://" in checkpoint and not checkpoint.startswith("file:")):
+    if ti is None:
         return None
-    local = Path(checkpoint.removeprefix("file://").removeprefix("file:"))
     task = _safe(ti.task_id) + (f"-{ti.map_index}" if getattr(ti, "map_index", -1) not in (-1, None) else "")
-    return str(local / "_fanout" / "reports" / "airflow" / _safe(ti.dag_id) / _safe(ti.run_id) / task)
+    parts = ["_fanout", "reports", "airflow", _safe(ti.dag_id), _safe(ti.run_id), task]
+    if "://" in checkpoint and not checkpoint.startswith("file:"):
+        return "/".join([checkpoint.rstrip("/"), *parts])
+    return str(Path(checkpoint.removeprefix("file://").removeprefix("file:")).joinpath(*parts))
