@@ -2,7 +2,7 @@
 in an object store, on a real S3 server on loopback (SeaweedFS, ``tests/s3/server.py``), against
 ``deltalake``'s table load of the same log from the same server.
 
-Contenders, both asked for the txn version of the same app id on the same table:
+Contenders, all asked for the txn version of the same app id on the same table:
 
 * ``sensor (txnlog)``: ``airflow_fanout.status.sink_status()`` on the table's ``s3a://`` URL with
   the server's storage options: the sensor's and trigger's call per sink (``lagging()`` makes it
@@ -14,6 +14,9 @@ Contenders, both asked for the txn version of the same app id on the same table:
 * ``deltalake``: ``deltalake.DeltaTable("s3://...", storage_options=...).transaction_version(app_id)``,
   a fresh table load each time (the snapshot replays every file action of the last checkpoint and
   the commits after it; each load builds its own store, so its own connections).
+* For reference, in the same rounds (``--no-local`` skips them): both again on the same table's
+  local copy (``status_check``'s built table, not the 8 sink copies), storage ``local disk``:
+  what S3 adds, measured under the same load as the S3 numbers.
 
 Tables: those of ``benchmarks/status_check.py`` (built there, or reused from its cache under
 ``--work-dir``, the same default), commits in {10, 1,000, 10,000} x files in {few, 100k}
@@ -25,13 +28,14 @@ unless ``--keep-data``). The data files are NOT uploaded: neither contender open
 reader reads only the log; ``deltalake``'s table load reads the log only). One copy per table (no
 8 sinks: the numbers are per table; a status check of N sinks costs N of them, one after another).
 
-Every timing is warm: one untimed pass of each contender first (it also asserts that both read
+Every timing is warm: one untimed pass of each contender first (it also asserts that all read
 the table's expected txn version; its time is kept as ``first_ms``, the sensor's includes making
-its store). Then ``--repeat`` rounds (default 7), each timing the sensor then ``deltalake`` once;
-median and min. An untimed census pass counts the sensor's requests by kind (``obstore`` calls:
-GET, ranged GET, HEAD, listing pages) and the time spent in them, and a small GET (the last
-JSON commit of the largest table) is timed alone: the server's round trip, the floor of every
-request.
+its store). Then ``--repeat`` rounds (default 7), each timing every contender once, one after
+another; median and min per table. The targets (``targets()``, on medians, S3 only, at 10,000
+commits / 100,000 files): < 50 ms per table, >= 10x faster than ``deltalake``. An untimed census
+pass counts the sensor's requests by kind (``obstore`` calls: GET, ranged GET, HEAD, listing
+pages) and the time spent in them, and a small GET (the last JSON commit of the largest table) is
+timed alone: the server's round trip, the floor of every request.
 
     python -m benchmarks.status_check_s3 [--quick] [--commits 10 1000 10000] [--files few 100k] [--repeat N]
 """
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import statistics
@@ -53,7 +58,7 @@ from deltalake import DeltaTable
 
 from airflow_fanout.status import format_table, sink_status
 from airflow_fanout.storage import object_path, object_store
-from benchmarks.common import PLOTS_DIR, RESULTS_DIR, ROOT, summarize, write_results
+from benchmarks.common import PLOTS_DIR, ROOT, summarize, write_results
 from benchmarks.status_check import (
     APP_ID,
     CHECKPOINT_INTERVAL,
@@ -72,10 +77,14 @@ NAME = "status_check_s3"
 BUCKET = "status-bench"
 TARGET_PER_TABLE_MS = 50.0
 TARGET_SPEEDUP = 10.0
+#: (commits, data files) the targets are set at
+TARGET_AT = (10_000, 100_000)
 SENSOR = "sensor (txnlog)"
 DELTALAKE = "deltalake"
 #: obstore calls the txn reader makes (``airflow_fanout.txnlog`` imports obstore in each function)
 REQUEST_KINDS = ("get", "get_range", "head", "list")
+S3 = "s3"
+LOCAL = "local disk"
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +130,17 @@ def upload_log(table: Path, url: str, options: Mapping[str, str]) -> Uploaded:
 # Measurements
 
 
-def sensor_check(url: str, options: Mapping[str, str]) -> int | None:
-    return sink_status("events", url, url, APP_ID, dict(options)).txn_version
+def sensor_check(path: str, options: Mapping[str, str] | None) -> int | None:
+    return sink_status("events", path, path, APP_ID, None if options is None else dict(options)).txn_version
 
 
-def deltalake_check(url: str, options: Mapping[str, str]) -> int | None:
-    return DeltaTable("s3://" + url.removeprefix("s3a://"), storage_options=dict(options)).transaction_version(APP_ID)
+def deltalake_check(path: str, options: Mapping[str, str] | None) -> int | None:
+    url = "s3://" + path.removeprefix("s3a://") if path.startswith("s3a://") else path
+    return DeltaTable(url, storage_options=None if options is None else dict(options)).transaction_version(APP_ID)
+
+
+#: (contender, storage): storage is S3 or LOCAL
+Contender = tuple[str, str]
 
 
 @dataclass
@@ -136,25 +150,21 @@ class Timings:
 
 
 def measure(
-    checks: Mapping[str, Callable[[str, Mapping[str, str]], int | None]],
-    url: str,
-    options: Mapping[str, str],
-    expected: int,
-    repeat: int,
-) -> dict[str, Timings]:
-    """One untimed, asserting pass of each check, then ``repeat`` rounds of each, interleaved."""
-    out: dict[str, Timings] = {}
-    for name, check in checks.items():
+    checks: Mapping[Contender, Callable[[], int | None]], expected: int, repeat: int
+) -> dict[Contender, Timings]:
+    """One untimed, asserting pass of each check, then ``repeat`` rounds of all, interleaved."""
+    out: dict[Contender, Timings] = {}
+    for contender, check in checks.items():
         start = time.perf_counter()
-        got = check(url, options)
-        out[name] = Timings((time.perf_counter() - start) * 1000, [])
-        assert got == expected, (name, url, got, expected)
+        got = check()
+        out[contender] = Timings((time.perf_counter() - start) * 1000, [])
+        assert got == expected, (contender, got, expected)
     for _ in range(repeat):
-        for name, check in checks.items():
+        for contender, check in checks.items():
             start = time.perf_counter()
-            got = check(url, options)
-            out[name].runs_ms.append((time.perf_counter() - start) * 1000)
-            assert got == expected, (name, url, got, expected)
+            got = check()
+            out[contender].runs_ms.append((time.perf_counter() - start) * 1000)
+            assert got == expected, (contender, got, expected)
     return out
 
 
@@ -235,12 +245,13 @@ def small_get_ms(url: str, name: str, options: Mapping[str, str], times: int = 2
 # Report
 
 
-def row(spec: TableSpec, contender: str, timings: Timings) -> dict[str, Any]:
+def row(spec: TableSpec, contender: Contender, timings: Timings) -> dict[str, Any]:
     return {
         "commits": spec.commits,
         "files": spec.label,
         "data_files": spec.data_files,
-        "contender": contender,
+        "contender": contender[0],
+        "storage": contender[1],
         "txn_version": spec.expected,
         "per_table_ms": summarize(timings.runs_ms),
         "first_ms": round(timings.first_ms, 3),
@@ -248,7 +259,8 @@ def row(spec: TableSpec, contender: str, timings: Timings) -> dict[str, Any]:
 
 
 def print_table(rows: Sequence[dict[str, Any]]) -> None:
-    lines = [["commits", "files", "contender", "per table min", "per table median", "requests", "deltalake/sensor"]]
+    header = ["commits", "files", "contender", "storage", "per table min", "per table median", "requests"]
+    lines = [[*header, "deltalake/sensor"]]
     for r in rows:
         if "per_table_ms" not in r:
             continue
@@ -257,6 +269,7 @@ def print_table(rows: Sequence[dict[str, Any]]) -> None:
                 f"{r['commits']:,}",
                 f"{r['data_files']:,}",
                 r["contender"],
+                r["storage"],
                 f"{r['per_table_ms']['min']:.2f} ms",
                 f"{r['per_table_ms']['median']:.2f} ms",
                 str(r["census"]["requests_total"]) if "census" in r else "",
@@ -267,14 +280,25 @@ def print_table(rows: Sequence[dict[str, Any]]) -> None:
 
 
 def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sensor path against its S3 targets at the largest table measured ("met" on medians)."""
-    sensor = [r for r in rows if r.get("contender") == SENSOR]
+    """The sensor path against its S3 targets at the largest table measured ("met" on medians; a
+    note says so when that is not the table the targets are set at)."""
+    sensor = [r for r in rows if r.get("contender") == SENSOR and r.get("storage") == S3]
     if not sensor:
         return []
     top = max(sensor, key=lambda r: (r["data_files"], r["commits"]))
     at = (top["commits"], top["data_files"])
     deltalake = next(
-        (r for r in rows if r.get("contender") == DELTALAKE and (r["commits"], r["data_files"]) == at), None
+        (
+            r
+            for r in rows
+            if r.get("contender") == DELTALAKE and r.get("storage") == S3 and (r["commits"], r["data_files"]) == at
+        ),
+        None,
+    )
+    note = (
+        {}
+        if at == TARGET_AT
+        else {"note": f"the targets are set at {TARGET_AT[0]:,} commits / {TARGET_AT[1]:,} files: not measured"}
     )
     out: list[dict[str, Any]] = [
         {
@@ -284,6 +308,7 @@ def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "value_ms": top["per_table_ms"]["median"],
             "value_ms_min": top["per_table_ms"]["min"],
             "met": top["per_table_ms"]["median"] < TARGET_PER_TABLE_MS,
+            **note,
         }
     ]
     if deltalake is not None:
@@ -297,24 +322,10 @@ def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "speedup": round(speedup, 1),
                 "speedup_of_mins": round(speedup_min, 1),
                 "met": speedup >= TARGET_SPEEDUP,
+                **note,
             }
         )
     return out
-
-
-def local_reference() -> dict[tuple[int, str], float]:
-    """The sensor's per-table median on local disk (``status_check.json``), by (commits, files)."""
-    import json
-
-    path = RESULTS_DIR / "status_check.json"
-    if not path.exists():
-        return {}
-    results = json.loads(path.read_text())["results"]
-    return {
-        (r["commits"], r["files"]): r["per_table_ms"]["median"]
-        for r in results
-        if r.get("contender") == SENSOR and "per_table_ms" in r
-    }
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
@@ -327,47 +338,43 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
     variants = sorted({r["files"] for r in measured}, key=lambda v: (v != "few", len(v), v))
     contenders = list(dict.fromkeys(r["contender"] for r in measured))
     markers = dict(zip(contenders, "osD^v<>p", strict=False))
-    local = local_reference()
+    colors = dict(zip(contenders, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False))
     fig, axes = plt.subplots(1, len(variants), figsize=(5.5 * len(variants), 4.8), sharey=True, squeeze=False)
     for ax, variant in zip(axes[0], variants, strict=True):
         for contender in contenders:
-            points = sorted(
-                (r["commits"], r["per_table_ms"]["median"], r["per_table_ms"]["min"])
-                for r in measured
-                if r["contender"] == contender and r["files"] == variant
-            )
-            if points:
+            for storage, style in ((S3, "-"), (LOCAL, "--")):
+                points = sorted(
+                    (r["commits"], r["per_table_ms"]["median"], r["per_table_ms"]["min"])
+                    for r in measured
+                    if r["contender"] == contender and r["storage"] == storage and r["files"] == variant
+                )
+                if not points:
+                    continue
                 xs = [p[0] for p in points]
-                ax.plot(xs, [p[1] for p in points], marker=markers[contender], label=f"{contender} on S3 (median)")
+                ax.plot(
+                    xs,
+                    [p[1] for p in points],
+                    marker=markers[contender],
+                    color=colors[contender],
+                    linestyle=style,
+                    alpha=1.0 if storage == S3 else 0.5,
+                    label=f"{contender}, {'S3' if storage == S3 else storage} (median)",
+                )
                 ax.scatter(xs, [p[2] for p in points], marker=markers[contender], s=12, color="grey")
-        reference = sorted(
-            (commits, local[(commits, variant)])
-            for commits in {r["commits"] for r in measured if r["files"] == variant}
-            if (commits, variant) in local
-        )
-        if reference:
-            ax.plot(
-                [p[0] for p in reference],
-                [p[1] for p in reference],
-                color="grey",
-                linestyle="--",
-                marker=".",
-                label=f"{SENSOR} on local disk (status_check.json, median)",
-            )
-        ax.axhline(TARGET_PER_TABLE_MS, color="green", linestyle=":", label=f"target: {TARGET_PER_TABLE_MS:g} ms/table")
+        ax.axhline(TARGET_PER_TABLE_MS, color="green", linestyle=":", label=f"target on S3: {TARGET_PER_TABLE_MS:g} ms")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("commits in the log")
         ax.set_title("one small file per commit" if variant == "few" else f"{variant} data files")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("one table's status check, ms (log)")
+    axes[0][0].set_ylabel("one table's txn check, ms (log)")
     handles: dict[str, Any] = {}
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle("Workload B on S3 (SeaweedFS on loopback): one table's check (grey dots: min)")
-    fig.tight_layout(rect=(0, 0.05 * ((len(handles) + 1) // 2), 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("Workload B on S3 (SeaweedFS on loopback) vs local disk: one table's check (grey dots: min)")
+    fig.tight_layout(rect=(0, 0.05 * ((len(handles) + 2) // 3), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -384,6 +391,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=7, help="timed rounds per table (default 7)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="status_check's table cache")
     parser.add_argument("--keep-data", action="store_true", help="keep the S3 server's data folder")
+    parser.add_argument("--no-local", action="store_true", help="skip the same checks on the local tables")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--results-name", help="default status_check_s3, or status_check_s3-quick with --quick")
     args = parser.parse_args(argv)
@@ -434,14 +442,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         for spec in specs:
             url = uploaded[spec].url
             log(f"measuring {spec.commits:,} commits, {spec.data_files:,} data files ({url})")
-            contenders = {SENSOR: sensor_check, DELTALAKE: deltalake_check}
-            timings = measure(contenders, url, options, spec.expected, args.repeat)
-            sensor, reference = row(spec, SENSOR, timings[SENSOR]), row(spec, DELTALAKE, timings[DELTALAKE])
-            sensor["census"] = census(url, options, spec.expected)
-            sensor["deltalake_over_sensor"] = round(
-                statistics.median(timings[DELTALAKE].runs_ms) / statistics.median(timings[SENSOR].runs_ms), 1
-            )
-            rows += [sensor, reference]
+            local = str(tables[spec])
+            calls: dict[Contender, Callable[[], int | None]] = {
+                (SENSOR, S3): functools.partial(sensor_check, url, options),
+                (DELTALAKE, S3): functools.partial(deltalake_check, url, options),
+            }
+            if not args.no_local:
+                calls[SENSOR, LOCAL] = functools.partial(sensor_check, local, None)
+                calls[DELTALAKE, LOCAL] = functools.partial(deltalake_check, local, None)
+            timings = measure(calls, spec.expected, args.repeat)
+            measured = {contender: row(spec, contender, t) for contender, t in timings.items()}
+            measured[SENSOR, S3]["census"] = census(url, options, spec.expected)
+            for storage in (S3, LOCAL):
+                if (SENSOR, storage) in timings:
+                    ratio = statistics.median(timings[DELTALAKE, storage].runs_ms) / statistics.median(
+                        timings[SENSOR, storage].runs_ms
+                    )
+                    measured[SENSOR, storage]["deltalake_over_sensor"] = round(ratio, 1)
+            rows += measured.values()
     finally:
         server.stop()
         if not args.keep_data:

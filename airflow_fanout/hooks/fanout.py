@@ -107,6 +107,14 @@ class FanOutHook(BaseHook):
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
+    def cluster_submit_env(self) -> dict[str, str]:
+        """spark-submit's environment in cluster deploy mode: this host's SPARK_HOME and PATH, and
+        no ``PYSPARK_PYTHON``/``PYSPARK_DRIVER_PYTHON`` (YARN copies them to the cluster's driver,
+        where this host's interpreter path does not exist: the cluster's own Python runs it)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
+        local = self.env_vars()
+        return {**env, "SPARK_HOME": local["SPARK_HOME"], "PATH": local["PATH"]}
+
     def master(self) -> str:
         """The Spark master from the connection's host (and port); the connection must exist."""
         try:
@@ -140,7 +148,10 @@ class FanOutHook(BaseHook):
 
     def build_submit_hook(self, spec: FanOutSpec, spec_path: str, report_path: str) -> SparkSubmitHook:
         submission = self.submission(spec, spec_path, report_path)
-        hook = SparkSubmitHook(conn_id=self.conn_id, env_vars=self.env_vars(), **submission.hook_kwargs())  # type: ignore[arg-type]
+        # In cluster mode the provider would send env_vars to the cluster's driver (or refuse
+        # them): this host's SPARK_HOME and Python mean nothing there (see ``submit_env``).
+        env_vars = None if submission.deploy_mode == "cluster" else self.env_vars()
+        hook = SparkSubmitHook(conn_id=self.conn_id, env_vars=env_vars, **submission.hook_kwargs())  # type: ignore[arg-type]
         # The provider logs every line spark-submit prints at INFO: relay each at its own level.
         self._relay = DriverLogRelay(self.log)
         hook._log = self._relay  # type: ignore[assignment]
@@ -184,7 +195,10 @@ class FanOutHook(BaseHook):
                 self._relay.on_spark_app = on_spark_app
             failure: Exception | None = None
             try:
-                self._submit_hook.submit(application=driver_script())
+                if cluster:  # spark-submit itself still runs here: it needs this host's SPARK_HOME
+                    self._submit_hook.submit(application=driver_script(), env=self.cluster_submit_env())
+                else:
+                    self._submit_hook.submit(application=driver_script())
             except AirflowTaskTimeout:
                 self.stopped_by = "the task hit its execution_timeout"
                 self.log.error("spark-submit stopped: %s (Airflow kills it next)", self.stopped_by)
