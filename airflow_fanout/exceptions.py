@@ -55,7 +55,28 @@ def first_line(exc: BaseException) -> str:
     """The first line of an error's message (Spark and py4j errors carry whole stack traces), or
     its type name when the message is empty."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if first.startswith("An error occurred while calling "):
+        # py4j's own line names only the JVM call: the Java exception says what went wrong
+        cause = _java_cause(exc)
+        if cause:
+            return f"{cause} (in {first.removeprefix('An error occurred while calling ').rstrip('.')})"
+    return first
+
+
+def _java_cause(exc: BaseException) -> str | None:
+    """The first line of a ``Py4JJavaError``'s Java exception, and of its deepest cause."""
+    java = getattr(exc, "java_exception", None)
+    if java is None:
+        return None
+    try:
+        top = str(java.toString()).splitlines()[0]
+        deepest, cause, depth = top, java.getCause(), 0
+        while cause is not None and depth < 20:
+            deepest, cause, depth = str(cause.toString()).splitlines()[0], cause.getCause(), depth + 1
+    except Exception:  # the gateway is gone: keep py4j's line
+        return None
+    return top if deepest == top else f"{top}; caused by {deepest}"
 
 
 class ConcurrentRunError(RunError):

@@ -48,6 +48,7 @@ import functools
 import os
 import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -98,13 +99,10 @@ class Uploaded:
     bytes: int
     seconds: float
 
-    @property
-    def deltalake_url(self) -> str:
-        return "s3://" + self.url.removeprefix("s3a://")
-
 
 def upload_log(table: Path, url: str, options: Mapping[str, str]) -> Uploaded:
-    """Put every file of ``table``'s ``_delta_log`` under ``url`` (one PUT each, in name order)."""
+    """Put every file of ``table``'s ``_delta_log`` under ``url`` (one ``obstore.put`` each, in name
+    order)."""
     import obstore
 
     where = object_path(url)
@@ -124,6 +122,20 @@ def upload_log(table: Path, url: str, options: Mapping[str, str]) -> Uploaded:
             last = now
             log(f"  {table.name}: uploaded {n:,}/{len(names):,} files, {size / 2**20:,.1f} MiB ({now - start:.1f} s)")
     return Uploaded(url, len(names), size, time.perf_counter() - start)
+
+
+def settle(server: S3Server, idle_percent: float = 10.0, timeout_s: float = 60.0) -> None:
+    """Wait (up to ``timeout_s``) until the server's process is idle after the uploads, so that any
+    work it still does for them is not timed."""
+    import psutil
+
+    assert server.proc is not None
+    process = psutil.Process(server.proc.pid)
+    start = time.perf_counter()
+    busy = process.cpu_percent(interval=1.0)
+    while busy > idle_percent and time.perf_counter() - start < timeout_s:
+        busy = process.cpu_percent(interval=1.0)
+    log(f"S3 server at {busy:.0f}% CPU after {time.perf_counter() - start:.0f} s")
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 {"table": spec.key, "url": up.url, "files": up.files, "mib": round(up.bytes / 2**20, 1)}
                 | {"seconds": round(up.seconds, 1)}
             )
+        settle(server)
         round_trip = small_get_ms(uploaded[specs[-1]].url, f"{specs[-1].expected:020d}.json", options)
         log(f"small GET round trip: {statistics.median(round_trip):.2f} ms median")
         for spec in specs:
@@ -471,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(check, flush=True)
     name = args.results_name or (f"{NAME}-quick" if args.quick else NAME)
     load = os.getloadavg()
-    version = os.popen(f"{weed_binary()} version 2>/dev/null").read().splitlines()
+    weed = subprocess.run([weed_binary(), "version"], capture_output=True, text=True, check=False)
+    version = weed.stdout.splitlines()
     params = {
         "commits": args.commits,
         "files": ["few" if f is None else files_label(f) for f in args.files],

@@ -4,8 +4,9 @@ There is no ``O_EXCL`` and no process to check on another host, so the lock is a
 created with a conditional put (S3 ``If-None-Match: *``; Azure and GCS have the same) holding
 its owner and ``expires_at``. The owner renews the lease every third of its length with a put
 conditional on the object's ETag (``If-Match``); a run that finds the lock takes it over only
-once the lease has expired (a run killed with SIGKILL stops renewing), with a put conditional on
-the ETag it read, so of two runs taking over at once one wins. A holder that fails to renew
+once the lease has expired (a run killed with SIGKILL stops renewing), or at once when the owner
+ran on this host and its process is gone (as the local lock does), with a put conditional on the
+ETag it read, so of two runs taking over at once one wins. A holder that fails to renew
 (its lease taken over after a long pause) logs an error; Delta's txn ids still keep any batch
 from being written twice.
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_fanout.driver.processes import alive, start_time
 from airflow_fanout.exceptions import ConcurrentRunError
 from airflow_fanout.storage import ObjectPath, object_store
 
@@ -62,6 +64,7 @@ class ObjectRunLock:
             {
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
+                "pid_started": start_time(os.getpid()),
                 "token": self._token,
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "expires_at": now + self.lease_s,
@@ -87,7 +90,13 @@ class ObjectRunLock:
             except ValueError:
                 owner = {}  # half-written or garbage: treated as expired
             expires = float(owner.get("expires_at", 0))
-            if expires > time.time():
+            pid, started = owner.get("pid"), owner.get("pid_started")
+            dead_here = (
+                owner.get("host") == socket.gethostname()
+                and isinstance(pid, int)
+                and not alive(pid, started if isinstance(started, str) else None)
+            )
+            if expires > time.time() and not dead_here:
                 left = round(expires - time.time())
                 raise ConcurrentRunError(
                     f"another run of {self.description} is in progress: pid {owner.get('pid')} on host "

@@ -27,6 +27,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from airflow_fanout.driver.object_lock import ObjectRunLock
+from airflow_fanout.driver.processes import alive as _alive
+from airflow_fanout.driver.processes import start_time as _start_time
 from airflow_fanout.exceptions import ConcurrentRunError
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.storage import object_path
@@ -40,25 +42,6 @@ def _local_dir(uri: str) -> Path | None:
     if uri.startswith("file:"):
         return Path(uri[len("file:") :])
     return None if "://" in uri else Path(uri)
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return started is None or _start_time(pid) in (None, started)
 
 
 @dataclass

@@ -68,11 +68,53 @@ VIEWS = {"gold": "silver", "big_spenders": "users"}
 COMMIT_MARK = " txn "  # a "written" sink log line: "... -> <target> version N txn <app>@<v> in 0.4s"
 
 
-def kill_spec(root: Path, *, one_batch: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Lake:
+    """Where a run's tables and stream checkpoint live: beside its landing files (``url`` None),
+    or under an object-store URL (``s3a://bucket/prefix``; the landing files stay local). One
+    run root ``<root>/killed`` keeps its tables at ``<url>/killed/lake/...``."""
+
+    url: str | None = None
+    storage_options: dict[str, str] | None = None
+    spark_confs: dict[str, str] = field(default_factory=dict)
+
+    def root(self, run_root: Path) -> str:
+        return str(run_root) if self.url is None else f"{self.url}/{run_root.name}"
+
+    def table(self, run_root: Path, name: str) -> DeltaTable | None:
+        path = f"{self.root(run_root)}/lake/{name}".replace("s3a://", "s3://")
+        if not DeltaTable.is_deltatable(path, storage_options=self.storage_options):
+            return None
+        return DeltaTable(path, storage_options=self.storage_options)
+
+    def committed_batches(self, run_root: Path) -> list[int]:
+        """The batch ids the query's checkpoint marks as committed (``commits/<id>``)."""
+        commits = f"{self.root(run_root)}/checkpoint/commits"
+        if self.url is None:
+            folder = Path(commits)
+            return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.exists() else []
+        import obstore
+
+        from airflow_fanout.storage import object_path, object_store
+
+        where = object_path(commits)
+        assert where is not None
+        names = [
+            m["path"].rsplit("/", 1)[1]
+            for page in obstore.list(object_store(where, self.storage_options), f"{where.key}/")
+            for m in page
+        ]
+        return sorted(int(n) for n in names if n.isdigit())
+
+
+LOCAL = Lake()
+
+
+def kill_spec(root: Path, *, one_batch: bool = False, where: Lake = LOCAL) -> dict[str, Any]:
     """The killed spec: one landing file per micro-batch. ``one_batch``: the clean reference
     takes every file in one micro-batch instead (faster, and a reference with other batch
     boundaries than any killed run shows the comparison does not depend on them)."""
-    lake = root / "lake"
+    lake = _Folder(f"{where.root(root)}/lake")
     return {
         "version": 1,
         "app_id": APP_ID,
@@ -86,7 +128,7 @@ def kill_spec(root: Path, *, one_batch: bool = False) -> dict[str, Any]:
         "run": {
             "mode": "stream",
             "trigger": {"available_now": True},
-            "checkpoint": str(root / "checkpoint"),
+            "checkpoint": f"{where.root(root)}/checkpoint",
             "max_parallel_sinks": 3,
         },
         "sinks": [
@@ -153,6 +195,13 @@ def kill_spec(root: Path, *, one_batch: bool = False) -> dict[str, Any]:
     }
 
 
+class _Folder(str):
+    """A lake root as text that joins with ``/`` like a Path (a local folder or a URL)."""
+
+    def __truediv__(self, name: str) -> str:
+        return f"{self}/{name}"
+
+
 def land_batch(landing: Path, batch: int) -> Path:
     """One landing file per batch, with a fixed modification time so both runs see the same order.
     (Invalid rows come from the generator: null ids and negative amounts, for the dead letters.)"""
@@ -206,8 +255,9 @@ class KillLoopResult:
 class DriverProcess:
     """spark-submit in its own process group; counts sink commits from its log lines."""
 
-    def __init__(self, spec_path: Path, report: Path) -> None:
+    def __init__(self, spec_path: Path, report: Path, where: Lake = LOCAL) -> None:
         confs = {
+            **where.spark_confs,
             "spark.ui.enabled": "false",
             "spark.sql.session.timeZone": "UTC",
             # tiny batches: one partition per shuffle, no adaptive re-planning (about 20% faster)
@@ -218,7 +268,9 @@ class DriverProcess:
             # sooner on 2 busy cores; what a kill can interrupt does not depend on the JIT
             **SHORT_RUN_JVM_CONFS,
         }
-        command = submit_command(str(spec_path), master="local[2]", report=str(report), confs=confs)
+        command = submit_command(
+            str(spec_path), master="local[2]", report=str(report), confs=confs, s3a=where.url is not None
+        )
         self.proc = subprocess.Popen(
             command,
             env=submit_env(),
@@ -270,8 +322,8 @@ class DriverProcess:
         return code
 
 
-def run_to_completion(spec_path: Path, report: Path, timeout: float = 600) -> int:
-    driver = DriverProcess(spec_path, report)
+def run_to_completion(spec_path: Path, report: Path, timeout: float = 600, where: Lake = LOCAL) -> int:
+    driver = DriverProcess(spec_path, report, where)
     code = driver.finish(timeout)
     if code != 0:
         sys.stderr.write("".join(driver.lines[-40:]))
@@ -283,20 +335,22 @@ def _comparable(value: Any) -> str:
     return repr(round(value, 9)) if isinstance(value, float) else repr(value)
 
 
-def table_rows(path: Path) -> list[tuple[tuple[str, str], ...]]:
+def table_rows(table: DeltaTable | None) -> list[tuple[tuple[str, str], ...]]:
     """Every row as a sorted tuple of (column, value as text), volatile columns left out."""
-    if not (path / "_delta_log").exists():
+    if table is None:
         return []
     out = []
-    for row in DeltaTable(str(path)).to_pyarrow_table().to_pylist():
+    for row in table.to_pyarrow_table().to_pylist():
         out.append(tuple(sorted((k, _comparable(v)) for k, v in row.items() if k not in VOLATILE_COLUMNS)))
     return out
 
 
-def compare_tables(killed: Path, clean: Path, result: KillLoopResult) -> None:
-    """``killed`` and ``clean`` are run roots (``lake/`` and ``checkpoint/`` inside)."""
+def compare_tables(
+    killed: Path, clean: Path, result: KillLoopResult, killed_lake: Lake = LOCAL, clean_lake: Lake = LOCAL
+) -> None:
+    """``killed`` and ``clean`` are run roots (``lake/`` and ``checkpoint/`` inside, or in their lake)."""
     for name in [*SINK_KEYS, "dead_letter"]:
-        got, want = table_rows(killed / "lake" / name), table_rows(clean / "lake" / name)
+        got, want = table_rows(killed_lake.table(killed, name)), table_rows(clean_lake.table(clean, name))
         result.rows_compared[name] = len(want)
         if not want:
             result.mismatches.append(f"{name}: the clean run wrote no rows (the comparison would prove nothing)")
@@ -312,25 +366,23 @@ def compare_tables(killed: Path, clean: Path, result: KillLoopResult) -> None:
             dupes = [k for k, n in seen.items() if n > 1]
             if dupes:
                 result.mismatches.append(f"{name}: duplicate keys {dupes[:3]}")
-    for run, root in (("after kills", killed), ("clean run", clean)):
-        check_txn_versions(root, run, result)
-        check_batch_ids(root / "lake" / "bronze", run, result)
+    for run, root, lake in (("after kills", killed, killed_lake), ("clean run", clean, clean_lake)):
+        check_txn_versions(root, run, result, lake)
+        check_batch_ids(lake.table(root, "bronze"), run, result)
 
 
-def last_committed_batch(checkpoint: Path) -> int:
-    """The last batch id the query's checkpoint marks as committed (``commits/<id>``)."""
-    return max(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
-
-
-def check_txn_versions(root: Path, run: str, result: KillLoopResult) -> None:
+def check_txn_versions(root: Path, run: str, result: KillLoopResult, lake: Lake = LOCAL) -> None:
     """Every sink, and the dead letters, committed the last batch of this run's own checkpoint:
     the txn version follows the query's batch ids, whatever the batch boundaries were."""
-    last = last_committed_batch(root / "checkpoint")
+    last = max(lake.committed_batches(root))
     result.batches_per_run[run] = last + 1
     for name in [*SINK_KEYS, "dead_letter"]:
-        table = DeltaTable(str(root / "lake" / name))
+        table = lake.table(root, name)
+        assert table is not None, name
         if name in VIEWS:
-            upstream = DeltaTable(str(root / "lake" / VIEWS[name])).version()
+            upstream_table = lake.table(root, VIEWS[name])
+            assert upstream_table is not None
+            upstream = upstream_table.version()
             if table.transaction_version(f"{APP_ID}.{name}") != upstream:
                 result.mismatches.append(f"{run}: view {name} is not at {VIEWS[name]}'s version {upstream}")
             continue
@@ -340,10 +392,11 @@ def check_txn_versions(root: Path, run: str, result: KillLoopResult) -> None:
                 result.mismatches.append(f"{run}: {name} txn {app} at {version}, the checkpoint's last batch is {last}")
 
 
-def check_batch_ids(bronze: Path, run: str, result: KillLoopResult) -> None:
+def check_batch_ids(bronze: DeltaTable | None, run: str, result: KillLoopResult) -> None:
     """Each landing file was written in exactly one batch, and batches follow the files' order."""
     batch_of_file: dict[int, set[int]] = {}
-    for row in DeltaTable(str(bronze)).to_pyarrow_table(columns=["seq", "_batch_id"]).to_pylist():
+    assert bronze is not None
+    for row in bronze.to_pyarrow_table(columns=["seq", "_batch_id"]).to_pylist():
         batch_of_file.setdefault(row["seq"] // SEQ_PER_FILE, set()).add(row["_batch_id"])
     split = {f: sorted(b) for f, b in batch_of_file.items() if len(b) > 1}
     if split:
@@ -368,27 +421,23 @@ def clean_run_through_spark_submit(root: Path) -> None:
         raise RuntimeError(f"exit code {code}")
 
 
-def _committed_batches(checkpoint: Path) -> int:
-    commits = checkpoint / "commits"
-    return sum(1 for p in commits.iterdir() if p.name.isdigit()) if commits.exists() else 0
-
-
 def kill_loop(
     root: Path,
     kills: int,
     seed: int,
     say: Callable[[str], None] = print,
     clean_run: Callable[[Path], None] = clean_run_through_spark_submit,
+    where: Lake = LOCAL,
 ) -> KillLoopResult:
     """Run and kill until ``kills`` kills are done (landing a new file whenever fewer than two
     are waiting, so every attempt has a batch to be killed in), finish, then compare with a
-    clean run over the same files."""
+    clean run over the same files. ``where``: the killed run's lake (the clean run's is local)."""
     rng = random.Random(seed)
     result = KillLoopResult()
     killed_root, clean_root = root / "killed", root / "clean"
     spec_path = killed_root / "spec.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(kill_spec(killed_root), indent=2))
+    spec_path.write_text(json.dumps(kill_spec(killed_root, where=where), indent=2))
     number = 0
     while result.kills < kills:
         number += 1
@@ -398,11 +447,11 @@ def kill_loop(
             plan, delay, commits = "time", rng.uniform(0.5, 8.0), 0
         else:
             plan, delay, commits = "commits", rng.uniform(0.0, 0.5), rng.randint(1, 4)
-        if result.batches_landed - _committed_batches(killed_root / "checkpoint") < 2:
+        if result.batches_landed - len(where.committed_batches(killed_root)) < 2:
             land_batch(killed_root / "landing", result.batches_landed)  # work for this attempt
             result.batches_landed += 1
         started = time.monotonic()
-        driver = DriverProcess(spec_path, killed_root / "reports" / f"attempt-{number}.json")
+        driver = DriverProcess(spec_path, killed_root / "reports" / f"attempt-{number}.json", where)
         if plan == "time":
             with contextlib.suppress(subprocess.TimeoutExpired):
                 driver.proc.wait(timeout=delay)
@@ -424,7 +473,7 @@ def kill_loop(
             result.completed_runs += 1
         result.attempts.append(attempt)
         say(f"attempt {number}: {asdict(attempt)}")
-    if run_to_completion(spec_path, killed_root / "reports" / "final.json") != 0:
+    if run_to_completion(spec_path, killed_root / "reports" / "final.json", where=where) != 0:
         result.mismatches.append("the final run after the kills failed")
     # The clean run: the same files (same modification times, so the same batches), no kills.
     shutil.copytree(killed_root / "landing", clean_root / "landing", copy_function=shutil.copy2)
@@ -432,7 +481,7 @@ def kill_loop(
         clean_run(clean_root)
     except Exception as exc:
         result.mismatches.append(f"the clean run failed: {exc}")
-    compare_tables(killed_root, clean_root, result)
+    compare_tables(killed_root, clean_root, result, killed_lake=where)
     say(result.summary())
     return result
 

@@ -63,3 +63,23 @@ def test_a_lease_is_kept_while_renewed_and_taken_over_once_expired(s3_server: S3
     winner.release()
     with pytest.raises(FileNotFoundError):
         obstore.get(store, where.key)
+
+
+def test_a_dead_owner_on_this_host_is_taken_over_at_once(s3_server: S3Server, s3_bucket: str) -> None:
+    """As with a local lock: the owner ran here and its process is gone (SIGKILL), so the next run
+    need not wait for the lease to end."""
+    import json
+    import socket
+    import subprocess
+
+    url = f"{s3_bucket}/cp/_fanout/locks/stream.lock"
+    where = object_path(url)
+    assert where is not None
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    owner = {"host": socket.gethostname(), "pid": gone.pid, "pid_started": None, "expires_at": time.time() + 3600}
+    obstore.put(object_store(where, s3_server.storage_options), where.key, json.dumps(owner).encode())
+    taker = lease(s3_server, url, 30)
+    taker.acquire()
+    assert taker.held
+    taker.release()
