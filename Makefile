@@ -56,11 +56,13 @@ unit: $(STAMP)
 
 # 200 random SIGKILLs of the driver, then a comparison with a clean run (about an hour on 2 cores).
 SOAK_KILLS ?= 200
+SOAK_S3_KILLS ?= 40
 soak: setup
 	FANOUT_KILLS=$(SOAK_KILLS) $(BIN)/pytest -s tests/reliability/test_kill_loop.py
+	FANOUT_S3_KILLS=$(SOAK_S3_KILLS) $(BIN)/pytest -s tests/s3/test_kill_loop_s3.py
 
 # Benchmarks (benchmarks/, BENCHMARKS.md): every contender on the same data in one run; nothing
-# else should run on the machine meanwhile. bench-quick: small sizes, under 5 minutes.
+# else should run on the machine meanwhile. bench-quick: small sizes, about 6 minutes.
 bench: setup
 	$(BIN)/python -m benchmarks
 

@@ -22,6 +22,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +104,8 @@ class ObjectLogFolder:
     table: str
     store: Any
     key: str
+    #: file name -> size, from the last listing (a parquet read then needs no HEAD)
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -112,11 +115,12 @@ class ObjectLogFolder:
         import obstore
 
         offset = None if start_after is None else self.prefix + start_after
-        found = [
-            meta["path"][len(self.prefix) :]
-            for page in obstore.list(self.store, self.prefix, offset=offset)
-            for meta in page
-        ]
+        found = []
+        for page in obstore.list(self.store, self.prefix, offset=offset):
+            for meta in page:
+                name = meta["path"][len(self.prefix) :]
+                self.sizes[name] = int(meta["size"])
+                found.append(name)
         if not found and start_after is None:
             table = f"{self.key}/" if self.key else None
             if any(page for page in obstore.list(self.store, table, chunk_size=1)):
@@ -130,19 +134,21 @@ class ObjectLogFolder:
         return bytes(obstore.get(self.store, self.prefix + name).bytes())
 
     def parquet(self, name: str) -> Any:
-        return _RangeFile(self.store, self.prefix + name)
+        return _RangeFile(self.store, self.prefix + name, self.sizes.get(name))
 
 
 class _RangeFile(io.RawIOBase):
     """An object as a seekable file: each read is one ranged GET (pyarrow reads a parquet footer,
-    then only the column chunks it needs)."""
+    then only the column chunks it needs), and a read inside the last range fetched is served
+    from it (a small checkpoint's ``txn`` chunk often lies inside the footer read)."""
 
-    def __init__(self, store: Any, path: str) -> None:
+    def __init__(self, store: Any, path: str, size: int | None = None) -> None:
         import obstore
 
         super().__init__()
         self._store, self._path, self._pos = store, path, 0
-        self._size = int(obstore.head(store, path)["size"])
+        self._size = size if size is not None else int(obstore.head(store, path)["size"])
+        self._block_start, self._block = 0, b""
 
     def readable(self) -> bool:
         return True
@@ -164,10 +170,25 @@ class _RangeFile(io.RawIOBase):
         wanted = min(len(buffer), self._size - self._pos)
         if wanted <= 0:
             return 0
-        data = obstore.get_range(self._store, self._path, start=self._pos, length=wanted)
-        buffer[:wanted] = memoryview(data)
+        offset = self._pos - self._block_start
+        if not (offset >= 0 and offset + wanted <= len(self._block)):
+            self._block_start = self._pos
+            self._block = bytes(obstore.get_range(self._store, self._path, start=self._pos, length=wanted))
+            offset = 0
+        buffer[:wanted] = memoryview(self._block)[offset : offset + wanted]
         self._pos += wanted
         return wanted
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for an object store's reads (I/O bound; shared by every table read)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout-txnlog")
+    return _POOL
 
 
 def log_folder(table: str, storage_options: Mapping[str, str] | None = None) -> LogFolder:
@@ -205,12 +226,23 @@ def read_txn_log(table: str, storage_options: Mapping[str, str] | None = None) -
     if not commits and checkpoint_version is None:
         return None
     txns: dict[str, int] = {}
-    if checkpoint_version is not None:
-        txns.update(_checkpoint_txns(folder, parts))
     start = checkpoint_version if checkpoint_version is not None else -1
+    later = [f"{v:020d}.json" for v in commits if v > start]
+    if isinstance(folder, ObjectLogFolder):
+        # Each read is a round trip: the checkpoint and every later commit are fetched at once,
+        # then applied in order (checkpoint first, commits by version).
+        pool = _pool()
+        checkpoint_txns = pool.submit(_checkpoint_txns, folder, parts) if checkpoint_version is not None else None
+        bodies = list(pool.map(folder.read, later))
+        if checkpoint_txns is not None:
+            txns.update(checkpoint_txns.result())
+    else:
+        if checkpoint_version is not None:
+            txns.update(_checkpoint_txns(folder, parts))
+        bodies = [folder.read(name) for name in later]
     last_ms = None
-    for version in (v for v in commits if v > start):
-        last_ms = _apply_commit(folder.read(f"{version:020d}.json"), txns) or last_ms
+    for body in bodies:
+        last_ms = _apply_commit(body, txns) or last_ms
     latest = max([*commits, start])
     if last_ms is None and commits:
         last_ms = _apply_commit(folder.read(f"{commits[-1]:020d}.json"), {})

@@ -2,7 +2,7 @@
 shared between workloads), then write the tables of ``BENCHMARKS.md`` from the results.
 
     python -m benchmarks            # make bench: the full sizes (about 3 hours on 2 cores)
-    python -m benchmarks --quick    # make bench-quick: small sizes, under 5 minutes
+    python -m benchmarks --quick    # make bench-quick: small sizes, about 6 minutes
 
 Nothing else may run on the machine meanwhile: every contender is timed on the same cores.
 """
@@ -17,6 +17,7 @@ import time
 #: workload -> module; the order puts the cheap ones first so a broken set-up fails early
 WORKLOADS = {
     "status": "benchmarks.status_check",
+    "status_s3": "benchmarks.status_check_s3",
     "operator": "benchmarks.operator_overhead",
     "fanout": "benchmarks.fanout",
     "views": "benchmarks.view_cost",

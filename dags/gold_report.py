@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from airflow_fanout.examples.medallion import backfill_dag_spec, example_lake, sink_path
+from airflow_fanout.examples.medallion import backfill_dag_spec, example_lake, example_storage_conn_id, sink_path
 from airflow_fanout.sensors.delta_txn import DeltaTxnSensor
 
 SPEC = backfill_dag_spec(example_lake())  # the tables fanout_medallion_backfill writes
@@ -34,6 +34,7 @@ with DAG(
         spec=SPEC,
         spec_params={"ds": "{{ ds }}"},
         sinks=["gold"],
+        storage_conn_id=example_storage_conn_id(),
         deferrable=True,
         poke_interval=5,
         timeout=float(os.environ.get("FANOUT_REPORT_WAIT_S", 6 * 3600)),
@@ -44,7 +45,7 @@ with DAG(
         """The day's revenue per event type, from gold (delta-rs, no JVM)."""
         from deltalake import DeltaTable
 
-        rows = DeltaTable(GOLD).to_pyarrow_table().to_pylist()
+        rows = DeltaTable(GOLD.replace("s3a://", "s3://")).to_pyarrow_table().to_pylist()
         revenue: dict[str, float] = {}
         for row in rows:
             if row["window_start"].strftime("%Y-%m-%d") == ds:

@@ -100,6 +100,15 @@ def example_lake() -> str:
     return os.environ.get("FANOUT_LAKE", "/tmp/airflow-fanout/lake")
 
 
+def example_storage_conn_id() -> str | None:
+    """The Airflow connection with the lake's credentials when it is in an object store:
+    ``$FANOUT_STORAGE_CONN_ID`` (e.g. an ``aws`` connection ``lake_s3``), else none (a local lake,
+    or credentials from the environment and Spark's own configuration)."""
+    import os
+
+    return os.environ.get("FANOUT_STORAGE_CONN_ID") or None
+
+
 def backfill_dag_spec(lake: str) -> dict[str, Any]:
     """The spec of the backfill example DAG (and of the DAG that waits for it): its own tables
     under ``<lake>/backfill`` (the streaming example owns ``<lake>/bronze`` ...), reading the
