@@ -65,17 +65,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.deploy_mode == "cluster":  # the driver's stdout stays on the cluster
         report_path = report
     if report_path and report_path.endswith(".json"):
-        print_report(report_path)
+        from airflow_fanout.storage import reader_options_from_spark
+
+        # a report in the lake is read with the credentials given to Spark (else the environment's)
+        print_report(report_path, reader_options_from_spark({k: str(v) for k, v in confs.items()}) or None)
         print(report_path)
     return code
 
 
-def print_report(report_path: str) -> None:
+def print_report(report_path: str, storage_options: dict[str, str] | None = None) -> None:
     """A per-sink summary of a run report: table, version, rows written, txn id."""
     from airflow_fanout.lake_files import read_text
     from airflow_fanout.status import format_table
 
-    text = read_text(report_path)  # a local file, or in the lake with the environment's credentials
+    text = read_text(report_path, storage_options)  # a local file, or in the lake
     if text is None:
         print(f"no run report at {report_path}")
         return

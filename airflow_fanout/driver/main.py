@@ -68,8 +68,8 @@ def default_report_path(spec: FanOutSpec) -> str:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     checkpoint = spec.run.checkpoint
-    if "://" in checkpoint and not checkpoint.startswith("file:"):
-        return str(Path.cwd() / f"fanout-report-{spec.app_id}-{stamp}.json")
+    if "://" in checkpoint and not checkpoint.startswith("file:"):  # written through Hadoop
+        return f"{checkpoint.rstrip('/')}/_fanout/reports/{stamp}.json"
     local = checkpoint.removeprefix("file://").removeprefix("file:")
     return str(Path(local) / "_fanout" / "reports" / f"{stamp}.json")
 
