@@ -57,9 +57,19 @@ def test_cluster_mode_spec_and_report_live_beside_the_checkpoint(
         done = subprocess.run(command, env=submit_env(), capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-    monkeypatch.setattr(SparkSubmitHook, "submit", submit_as_on_a_cluster)
+    def recorded(hook: SparkSubmitHook, application: str = "", **kwargs: Any) -> None:
+        try:
+            submit_as_on_a_cluster(hook, application, **kwargs)
+        except BaseException as exc:  # the hook turns any failure into "spark-submit failed"
+            seen["error"] = exc
+            raise
+
+    monkeypatch.setattr(SparkSubmitHook, "submit", recorded)
     hook = FanOutHook(storage_conn_id="lake_s3", submit_options={"deploy_mode": "cluster"})
-    report = hook.run(doc)
+    try:
+        report = hook.run(doc)
+    except Exception as exc:
+        raise AssertionError(f"the run failed: {seen.get('error')!r}") from exc
 
     checkpoint = doc["run"]["checkpoint"]
     assert seen["spec"].startswith(f"{checkpoint}/_fanout/specs/") and seen["spec"].endswith(".json")
