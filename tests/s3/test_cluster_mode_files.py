@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from airflow_fanout.examples.medallion import medallion_stream_spec
 from airflow_fanout.hooks.fanout import FanOutHook
 from airflow_fanout.lake_files import read_text
 from airflow_fanout.sample_data import generate_events, write_landing_batch
-from airflow_fanout.submit import submit_env
 from tests.s3.server import ACCESS_KEY, SECRET_KEY, S3Server
 
 pytestmark = pytest.mark.slow
@@ -53,8 +53,11 @@ def test_cluster_mode_spec_and_report_live_beside_the_checkpoint(
         args = command[command.index(application) + 1 :]
         seen["spec"], seen["report"] = args[args.index("--spec") + 1], args[args.index("--report") + 1]
         seen["spec_text"] = read_text(seen["spec"], s3_server.storage_options)
-        assert "PYSPARK_PYTHON" not in kwargs["env"] and kwargs["env"]["SPARK_HOME"]  # this host's Python stays here
-        done = subprocess.run(command, env=submit_env(), capture_output=True, text=True, timeout=600)
+        env = kwargs["env"]  # what the hook gives spark-submit in cluster mode
+        assert "PYSPARK_PYTHON" not in env and env["SPARK_HOME"]  # this host's Python stays here
+        # ... and the cluster's own Python runs the driver: here, this interpreter
+        env = {**env, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     def recorded(hook: SparkSubmitHook, application: str = "", **kwargs: Any) -> None:
