@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_fanout.driver.run_lock import RunLock
 
     report_path = args.report or default_report_path(spec)
-    lock = RunLock.for_spec(spec, storage_options_of_run())
+    from airflow_fanout.storage import is_object_store
+
+    lock = RunLock.for_spec(spec, storage_options_of_run() if is_object_store(spec.run.checkpoint) else None)
     try:
         if lock is not None:
             lock.acquire()

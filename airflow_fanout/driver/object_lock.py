@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,20 @@ from airflow_fanout.storage import ObjectPath, object_store
 log = logging.getLogger("airflow_fanout.driver")
 #: seconds a lease lasts without renewal: how long a killed run blocks the next one at most
 LEASE_S = 120.0
+
+
+def wait_to_acquire(acquire: Callable[[], None], timeout_s: float, poll_s: float) -> None:
+    """Call ``acquire`` until it stops raising ``ConcurrentRunError`` (a live run holds the lock),
+    for ``timeout_s`` at most; the lock classes' ``wait``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            acquire()
+            return
+        except ConcurrentRunError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(poll_s)
 
 
 @dataclass
@@ -119,15 +133,7 @@ class ObjectRunLock:
 
     def wait(self, timeout_s: float = 1800.0, poll_s: float = 1.0) -> None:
         """Take the lock, waiting while a live run holds it."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self.acquire()
-                return
-            except ConcurrentRunError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(poll_s)
+        wait_to_acquire(self.acquire, timeout_s, poll_s)
 
     def _hold(self) -> None:
         self.held = True

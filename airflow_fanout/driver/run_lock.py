@@ -19,14 +19,13 @@ import logging
 import os
 import re
 import socket
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.util import find_spec
 from pathlib import Path
 
-from airflow_fanout.driver.object_lock import ObjectRunLock
+from airflow_fanout.driver.object_lock import ObjectRunLock, wait_to_acquire
 from airflow_fanout.driver.processes import alive as _alive
 from airflow_fanout.driver.processes import start_time as _start_time
 from airflow_fanout.exceptions import ConcurrentRunError
@@ -71,15 +70,7 @@ class RunLock:
 
     def wait(self, timeout_s: float = 1800.0, poll_s: float = 0.25) -> None:
         """Take the lock, waiting while a live run holds it (a dead holder's is taken over)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self.acquire()
-                return
-            except ConcurrentRunError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(poll_s)
+        wait_to_acquire(self.acquire, timeout_s, poll_s)
 
     def acquire(self) -> None:
         """Take the lock, or take over a dead owner's; raise ``ConcurrentRunError`` if a live run

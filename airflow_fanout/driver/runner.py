@@ -47,7 +47,7 @@ from airflow_fanout.spec.model import FanOutSpec, Scalar, SinkSpec
 from airflow_fanout.spec.naming import SOURCE_DEAD_LETTERS, sink_app_id, tombstone_app_id
 from airflow_fanout.spec.params import render_with_literals
 from airflow_fanout.spec.secrets import redact_options
-from airflow_fanout.storage import reader_options_from_spark
+from airflow_fanout.storage import is_object_store, reader_options_from_spark
 
 log = logging.getLogger("airflow_fanout.driver")
 
@@ -496,8 +496,10 @@ class FanOutRun:
         if self.spec.run.mode == "stream":
             yield
             return
-        confs = dict(self.spark.sparkContext.getConf().getAll())
-        lock = RunLock.for_view(self.spec, sink.name, reader_options_from_spark(confs))
+        options = None
+        if is_object_store(self.spec.run.checkpoint):  # its lease: with the credentials Spark has
+            options = reader_options_from_spark(dict(self.spark.sparkContext.getConf().getAll()))
+        lock = RunLock.for_view(self.spec, sink.name, options)
         if lock is None:
             yield
             return

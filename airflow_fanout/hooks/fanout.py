@@ -178,16 +178,17 @@ class FanOutHook(BaseHook):
         secrets = mask_spec_secrets(spec_doc, self.conf)
         options = self.storage_options()
         cluster = self.submit_options.get("deploy_mode") == "cluster"
+        in_lake = cluster and is_object_store(spec.run.checkpoint)  # spec and report beside the checkpoint
         with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
             # The rendered spec with its params resolved: what ran is exactly what is logged. It
             # holds the credentials the driver needs: readable by this user only. A driver in
             # cluster deploy mode reads it from beside an object-store checkpoint instead.
             text = json.dumps({**spec_doc, "params": spec.params}, indent=2)
             spec_path = str(Path(tmp) / "spec.json")
-            if cluster and is_object_store(spec.run.checkpoint):
+            if in_lake:
                 spec_path = lake_files.join(spec.run.checkpoint, f"_fanout/specs/{uuid.uuid4().hex}.json")
             lake_files.write_text(spec_path, text, options, private=True)
-            if cluster and report_dir is None and is_object_store(spec.run.checkpoint):
+            if in_lake and report_dir is None:
                 report_dir = lake_files.join(spec.run.checkpoint, f"_fanout/reports/runs/{uuid.uuid4().hex}")
             report_path = lake_files.join(report_dir or tmp, f"attempt-{attempt}.json")
             self._submit_hook = self.build_submit_hook(spec, spec_path, report_path)
@@ -207,7 +208,7 @@ class FanOutHook(BaseHook):
                 self.log.debug("spark-submit failed: %s", exc)  # its text holds the whole command
                 failure = exc
             finally:
-                if is_object_store(spec_path):
+                if in_lake:
                     lake_files.delete(spec_path, options)
             report = _read_report(report_path, secrets, options)
             if report is not None and report_dir is not None:
@@ -233,7 +234,7 @@ class FanOutHook(BaseHook):
 
     def storage_options(self) -> dict[str, str] | None:
         """The readers' options for the checkpoint's store (None: the environment's)."""
-        return storage_options(self.storage_conn_id) if self.storage_conn_id else None
+        return storage_options(self.storage_conn_id)
 
     def failure_reason(self, report: dict[str, Any] | None) -> str:
         """One line on why a run failed: the driver's own error, else who stopped spark-submit

@@ -21,8 +21,11 @@ def _masked(options: dict[str, str]) -> dict[str, str]:
     return options
 
 
-def storage_options(conn_id: str) -> dict[str, str]:
-    """Reader options (obstore / delta-rs) from connection ``conn_id``."""
+def storage_options(conn_id: str | None) -> dict[str, str] | None:
+    """Reader options (obstore / delta-rs) from connection ``conn_id``; None without one (the
+    readers then take credentials from the environment)."""
+    if not conn_id:
+        return None
     return _masked(reader_options(ConnectionFields.from_connection(BaseHook.get_connection(conn_id))))
 
 

@@ -100,7 +100,7 @@ class DeltaTxnSensor(BaseSensorOperator):
         return out
 
     def storage_options(self) -> dict[str, str] | None:
-        return storage_options(self.storage_conn_id) if self.storage_conn_id else None
+        return storage_options(self.storage_conn_id)
 
     def poke(self, context: Context) -> bool:
         watched, options = self.watched(context), self.storage_options()
