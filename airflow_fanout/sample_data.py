@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ EVENT_SCHEMA = (
     "event_id STRING, user_id STRING, event_type STRING, amount DOUBLE, event_time TIMESTAMP, event_date DATE"
 )
 EVENT_TYPES = ("order", "refund", "review", "click")
-START = datetime(2026, 11, 1, tzinfo=UTC)
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,7 +57,7 @@ class TxnLog:
     def last_commit(self) -> str | None:
         if self.last_commit_ms is None:
             return None
-        return datetime.fromtimestamp(self.last_commit_ms / 1000, tz=UTC).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(self.last_commit_ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 class LogFolder(Protocol):

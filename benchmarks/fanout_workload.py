@@ -194,7 +194,8 @@ def _uniform(seed: int, salt: int, index: np.ndarray) -> np.ndarray:
     """A uniform draw in [0, 1) per row index, independent per (seed, salt)."""
     key = _mix(np.array([seed * 1_000_003 + salt], dtype=np.uint64))
     bits = _mix(index.astype(np.uint64) * _GOLDEN ^ key)
-    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+    uniform: np.ndarray = (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+    return uniform
 
 
 def _pick(u: np.ndarray, weights: Sequence[float]) -> np.ndarray:

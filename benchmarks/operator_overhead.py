@@ -44,7 +44,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -413,7 +413,7 @@ def run_operator(
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(trivial_spec(work, run_dir, ds)))
     out = run_dir / "timings.json"
-    logical_date = (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=index)).isoformat()
+    logical_date = (datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=index)).isoformat()
     command = [sys.executable, "-m", "benchmarks.operator_overhead", "--child", str(out), logical_date]
     command += [str(work / "dags" / "overhead_dag.py"), *(["--profile-out", profile] if profile else [])]
     command += ["--cold-api"] if cold_api else []

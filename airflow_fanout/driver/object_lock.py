@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_fanout.driver.processes import alive, start_time
@@ -80,7 +80,7 @@ class ObjectRunLock:
                 "pid": os.getpid(),
                 "pid_started": start_time(os.getpid()),
                 "token": self._token,
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "expires_at": now + self.lease_s,
             }
         ).encode()

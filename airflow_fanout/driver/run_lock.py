@@ -21,7 +21,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -117,7 +117,7 @@ class RunLock:
             "host": socket.gethostname(),
             "pid": pid,
             "pid_started": _start_time(pid),
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         tmp = self.path.with_name(f".{self.path.name}.{pid}.tmp")
         tmp.write_text(json.dumps(owner), encoding="utf-8")

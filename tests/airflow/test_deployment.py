@@ -10,7 +10,7 @@ wrote; every process the test started stops."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ def streaming_runs(airflow: Deployment, lake: Path, events: list[Event]) -> dict
     assert_tables(lake, events)
     more = generate_events(3, 50)
     write_landing_batch(lake / "landing", 3, more)
-    api.trigger("fanout_streaming_available_now", datetime.now(UTC).isoformat())
+    api.trigger("fanout_streaming_available_now", datetime.now(timezone.utc).isoformat())
     runs = airflow.wait_runs("fanout_streaming_available_now", 2)
     assert_tables(lake, events + more)
     extras = {
@@ -104,7 +104,7 @@ def streaming_runs(airflow: Deployment, lake: Path, events: list[Event]) -> dict
     versions = {name: version(p) for name, p in paths(lake).items()}
 
     # Nothing new: the run writes nothing and emits no Asset event to trigger anything downstream.
-    api.trigger("fanout_streaming_available_now", datetime.now(UTC).isoformat())
+    api.trigger("fanout_streaming_available_now", datetime.now(timezone.utc).isoformat())
     idle = airflow.wait_runs("fanout_streaming_available_now", 3)[-1]
     assert {name: version(p) for name, p in paths(lake).items()} == versions
     assert api.run_asset_extras("fanout_streaming_available_now", idle["dag_run_id"]) == []

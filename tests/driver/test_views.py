@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ def expected_tables(events: list[Event]) -> dict[str, set[tuple[Any, ...]]]:
 
 def actual_tables(root: Path) -> dict[str, set[tuple[Any, ...]]]:
     def utc(value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return value.astimezone(timezone.utc)
 
     silver = {(r["event_id"], r["event_type"], r["amount"], utc(r["event_time"])) for r in rows(str(root / "silver"))}
     return {

@@ -16,7 +16,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn, Required, TypedDict
+from typing import Any, NoReturn, TypedDict
 
 import pytest
 
@@ -51,11 +51,14 @@ EXIT_INVALID_SPEC = 2
 ISSUE_LINE = re.compile(r"^  - (\S+?): ", re.MULTILINE)
 
 
-class Expected(TypedDict, total=False):
-    category: Required[str]
-    defect: Required[str]
-    paths: Required[list[str]]
-    contains: Required[str]
+class _ExpectedAlways(TypedDict):
+    category: str
+    defect: str
+    paths: list[str]
+    contains: str
+
+
+class Expected(_ExpectedAlways, total=False):  # typing.Required is 3.11+
     params: dict[str, str]
     needs_spark_parser: bool
 

@@ -781,7 +781,7 @@ def test_load_spec_file(tmp_path: Path) -> None:
     [
         ('{"app_id": "café"}'.encode("latin-1"), "not UTF-8 text: 'utf-8' codec can't decode byte 0xe9"),
         (b"[" * 5000 + b"]" * 5000, "not valid JSON: maximum recursion depth exceeded"),
-        (b'{"version": ' + b"9" * 5000 + b"}", "not valid JSON: Exceeds the limit (4300 digits)"),
+        (b'{"version": ' + b"9" * 5000 + b"}", "not valid JSON: Exceeds the limit (4300"),  # 3.10: "(4300) for"
     ],
     ids=["latin-1", "nested-too-deep", "integer-too-long"],
 )
