@@ -10,7 +10,16 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 # The driver needs the spec, the driver and the small shared modules; never the Airflow side.
-_SHIPPED = ("__init__.py", "py.typed", "exceptions.py", "delta_packages.py", "storage.py", "spec", "driver")
+_SHIPPED = (
+    "__init__.py",
+    "py.typed",
+    "exceptions.py",
+    "delta_packages.py",
+    "spark_install.py",
+    "storage.py",
+    "spec",
+    "driver",
+)
 
 
 def _shipped_files() -> list[Path]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow_fanout.driver.main import parse_param
 from airflow_fanout.exceptions import SpecError
+from airflow_fanout.spark_install import SparkNotFoundError
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import load_spec_file, parse_spec, spec_schema
@@ -45,9 +46,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     confs = dict(_param(c) for c in args.conf)
     report = args.report
     if args.deploy_mode == "cluster" and report is None and "://" in spec.run.checkpoint:
-        from datetime import UTC, datetime
+        from datetime import datetime, timezone
 
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         report = f"{spec.run.checkpoint.rstrip('/')}/_fanout/reports/cli/{stamp}.json"
     secrets = secret_values(load_spec_file(args.spec), confs)
     command = submit_command(
@@ -237,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID_SPEC
+    except SparkNotFoundError as exc:  # what to install, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return code
 
 

@@ -1,8 +1,11 @@
-"""The Delta Lake Maven coordinate and Spark confs, derived from the installed wheels.
+"""The Delta Lake Maven coordinate and Spark confs, derived from the Spark that runs the job.
 
 The coordinate is never written down twice: ``io.delta:delta-spark_<spark major.minor>_2.13:<v>``
-comes from the installed ``pyspark`` and ``delta-spark`` versions, exactly as delta-spark's own
-``configure_spark_with_delta_pip`` derives it. Imports neither pyspark nor airflow.
+takes Spark's version from ``$SPARK_HOME`` or the installed ``pyspark`` wheel
+(``spark_install.spark_version``) and Delta's from the installed ``delta-spark`` wheel, exactly as
+delta-spark's own ``configure_spark_with_delta_pip`` derives it. Without the delta-spark wheel (an
+Airflow worker submitting to a Spark elsewhere) Delta's version is ``$FANOUT_DELTA_VERSION``, else
+the release this version of airflow-fanout is tested with. Imports neither pyspark nor airflow.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from airflow_fanout.spark_install import SparkNotFoundError, spark_jars_dir, spark_minor, spark_version
 
 SCALA_BINARY_VERSION = "2.13"
 DELTA_SQL_CONFS: dict[str, str] = {
@@ -27,17 +32,35 @@ S3A_JARS_DIR_ENV = "FANOUT_S3A_JARS_DIR"
 #: The AWS SDK v2 modules S3A calls (its ``bundle``, 686 MB shaded, holds these and ~400 more
 #: services); resolved at the version hadoop-aws names for its bundle.
 S3A_SDK_MODULES = ("s3", "s3-transfer-manager", "sts", "apache-client")
+#: Delta's release when no ``delta-spark`` wheel is installed here (``FANOUT_DELTA_VERSION`` wins)
+DELTA_VERSION_ENV = "FANOUT_DELTA_VERSION"
+#: The Delta release used per Spark minor when the delta-spark wheel is absent: the one the
+#: tests run (delta-spark 4.4.0 is published for Spark 4.0, 4.1 and 4.2 on Maven Central;
+#: delta-spark 4.4.1 on PyPI has no Maven artifact, see pyproject.toml).
+DELTA_FOR_SPARK = {"4.0": "4.4.0", "4.1": "4.4.0", "4.2": "4.4.0"}
+
+
+def delta_version(spark: str) -> str:
+    """Delta's version for Spark ``spark`` (major.minor): ``$FANOUT_DELTA_VERSION``, else the
+    installed delta-spark wheel's, else ``DELTA_FOR_SPARK``."""
+    if os.environ.get(DELTA_VERSION_ENV):
+        return os.environ[DELTA_VERSION_ENV]
+    try:
+        return version("delta-spark")
+    except PackageNotFoundError:
+        pass
+    if spark not in DELTA_FOR_SPARK:
+        raise SparkNotFoundError(
+            f"no Delta release is known for Spark {spark} (known: {', '.join(DELTA_FOR_SPARK)}): set "
+            f"{DELTA_VERSION_ENV} to a delta-spark version published for it, or install `airflow-fanout[spark]`"
+        )
+    return DELTA_FOR_SPARK[spark]
 
 
 def delta_maven_coordinate() -> str:
-    """``io.delta:delta-spark_<spark major.minor>_2.13:<delta-spark version>`` for the installed wheels."""
-    try:
-        delta_version = version("delta-spark")
-        spark_version = version("pyspark")
-    except PackageNotFoundError as exc:  # pragma: no cover - both are hard dependencies
-        raise RuntimeError(f"cannot derive the Delta Maven coordinate: {exc} is not installed") from exc
-    major_minor = ".".join(spark_version.split(".")[:2])
-    return f"io.delta:delta-spark_{major_minor}_{SCALA_BINARY_VERSION}:{delta_version}"
+    """``io.delta:delta-spark_<spark major.minor>_2.13:<delta version>`` for the Spark that runs the job."""
+    spark = spark_minor(spark_version())
+    return f"io.delta:delta-spark_{spark}_{SCALA_BINARY_VERSION}:{delta_version(spark)}"
 
 
 def local_delta_jars(jars_dir: str | os.PathLike[str] | None = None) -> list[str]:
@@ -78,15 +101,22 @@ def delta_spark_confs(
 
 
 def spark_hadoop_version() -> str:
-    """The Hadoop version of the Hadoop client jars pyspark ships (``hadoop-client-api-<v>.jar``)."""
+    """The Hadoop version of the Hadoop client jars Spark ships (``hadoop-client-api-<v>.jar``)."""
+    jars = spark_jars_dir()
+    for jar in jars.glob("hadoop-client-api-*.jar"):
+        return jar.name[len("hadoop-client-api-") : -len(".jar")]
+    raise SparkNotFoundError(f"no hadoop-client-api jar in {jars}: cannot tell Spark's Hadoop version")
+
+
+def delta_python_jar(jars: list[str]) -> str | None:
+    """The delta-spark jar among ``jars`` when Delta's Python API (``delta``) is not installed
+    here: the jar carries it, and a Python driver imports it from ``--py-files`` (Spark adds a
+    ``--packages`` jar itself, a ``spark.jars`` one it does not)."""
     from importlib.util import find_spec
 
-    spec = find_spec("pyspark")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("pyspark is not installed: cannot tell its Hadoop version")
-    for jar in (Path(spec.origin).parent / "jars").glob("hadoop-client-api-*.jar"):
-        return jar.name[len("hadoop-client-api-") : -len(".jar")]
-    raise RuntimeError("no hadoop-client-api jar in pyspark's jars: cannot tell its Hadoop version")
+    if find_spec("delta") is not None:
+        return None
+    return next((jar for jar in jars if Path(jar).name.startswith("io.delta_delta-spark_")), None)
 
 
 def hadoop_aws_coordinate() -> str:

@@ -12,16 +12,18 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
-from importlib.util import find_spec
 from pathlib import Path
 
 from airflow_fanout.delta_packages import (
     S3A_SDK_MODULES,
     delta_maven_coordinate,
+    delta_python_jar,
     delta_spark_confs,
     hadoop_aws_coordinate,
+    local_delta_jars,
 )
 from airflow_fanout.logs import DriverLine, LineReader
+from airflow_fanout.spark_install import spark_home
 from airflow_fanout.spec.secrets import redact
 
 #: Delta rebuilds a table's state in this many tasks for every write that carries a txn id (see
@@ -47,16 +49,6 @@ SHORT_RUN_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1
 SPARK_LOG_LEVEL_ENV = "FANOUT_SPARK_LOG_LEVEL"
 SPARK_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
 _JAVA_OPTIONS = "spark.driver.extraJavaOptions"
-
-
-def spark_home() -> str:
-    """``SPARK_HOME`` for pip's pyspark (its own ``find-spark-home`` misfires without it)."""
-    if os.environ.get("SPARK_HOME"):
-        return os.environ["SPARK_HOME"]
-    spec = find_spec("pyspark")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("pyspark is not installed: cannot locate spark-submit")
-    return str(Path(spec.origin).parent)
 
 
 def spark_submit_binary() -> str:
@@ -254,6 +246,9 @@ def driver_submission(
         shipped = [f for f in str(chosen.get("files") or "").split(",") if f]
         chosen["files"] = ",".join([*shipped, spec_path])
         spec_arg = Path(spec_path).name
+    delta_python = delta_python_jar(local_delta_jars()) if delta else None
+    if delta_python:  # no delta-spark wheel here: Delta's Python API comes from its jar
+        py_files = ",".join(p for p in (py_files, delta_python) if p)
     return DriverSubmission(
         master=master,
         confs=run_confs(master, delta=delta, extra=confs, spark_log=spark_log, s3a=s3a),
@@ -279,7 +274,10 @@ def submit_command(
     options: Mapping[str, object] | None = None,
     app_name: str = "fanout",
 ) -> list[str]:
-    """The full ``spark-submit`` command line for one driver run (``driver_submission``)."""
+    """The full ``spark-submit`` command line for one driver run (``driver_submission``), the
+    driver's modules shipped with it as the hook ships them (a cluster needs nothing installed)."""
+    from airflow_fanout._packaging import driver_zip
+
     return driver_submission(
         spec_path,
         master=master,
@@ -291,6 +289,7 @@ def submit_command(
         spark_log=spark_log,
         s3a=s3a,
         options=options,
+        py_files=driver_zip(),
     ).command()
 
 

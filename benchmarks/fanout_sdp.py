@@ -79,7 +79,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_fanout.delta_packages import JARS_DIR_ENV, delta_spark_confs
-from airflow_fanout.submit import run_confs, spark_home
+from airflow_fanout.spark_install import spark_home
+from airflow_fanout.submit import run_confs
 from benchmarks.common import ROOT, ProcessRun, run_process, spark_env
 from benchmarks.fanout_workload import DEFAULT_SEED, MAX_K, check_tables, expected_stats, generate
 from benchmarks.sdp.project import (

@@ -17,11 +17,13 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     # Started as a script by spark-submit: make the package importable (it sits two levels up,
-    # or is shipped with --py-files).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    # or is shipped with --py-files). Last, not first: two levels up may be a site-packages that
+    # holds pyspark-client's `pyspark`, which must not shadow the pyspark.zip of the Spark that
+    # runs this driver (spark-submit puts it on PYTHONPATH).
+    sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 import json
-from datetime import UTC
+from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_fanout.exceptions import ConcurrentRunError, FanOutError, SpecError, SpecIssue, first_line
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 def default_report_path(spec: FanOutSpec) -> str:
     from datetime import datetime
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     checkpoint = spec.run.checkpoint
     if "://" in checkpoint and not checkpoint.startswith("file:"):  # written through Hadoop
         return f"{checkpoint.rstrip('/')}/_fanout/reports/{stamp}.json"

@@ -28,12 +28,13 @@ from airflow_fanout.driver.report import RunReport, merge_attempts, redact_json
 from airflow_fanout.exceptions import RunError
 from airflow_fanout.hooks.storage import storage_options, storage_spark_confs
 from airflow_fanout.logs import SPARK_APP, LineReader
+from airflow_fanout.spark_install import spark_home
 from airflow_fanout.spec.model import FanOutSpec
 from airflow_fanout.spec.secrets import secret_values
 from airflow_fanout.spec.validate import parse_spec
 from airflow_fanout.status import StorageOptions
 from airflow_fanout.storage import is_object_store
-from airflow_fanout.submit import DriverSubmission, check_submit_options, driver_script, driver_submission, spark_home
+from airflow_fanout.submit import DriverSubmission, check_submit_options, driver_script, driver_submission
 
 
 class FanOutHook(BaseHook):
@@ -99,12 +100,15 @@ class FanOutHook(BaseHook):
         self.stopped_by: str | None = None
 
     def env_vars(self) -> dict[str, str]:
-        """``SPARK_HOME``/``PYSPARK_PYTHON`` for pip's pyspark, and ``PATH`` so ``spark-submit`` is found."""
-        bin_dir = str(Path(sys.executable).parent)
+        """``SPARK_HOME`` (``$SPARK_HOME``, else pip's pyspark), ``PYSPARK_PYTHON`` and ``PATH``
+        so the provider finds that Spark's ``spark-submit``. Raises ``SparkNotFoundError``
+        (saying what to install) where there is no Spark to submit with."""
+        home = spark_home()
+        bins = [str(Path(home) / "bin"), str(Path(sys.executable).parent), os.environ.get("PATH", "")]
         return {
-            "SPARK_HOME": os.environ.get("SPARK_HOME") or spark_home(),
+            "SPARK_HOME": home,
             "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON") or sys.executable,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": os.pathsep.join(bins),
         }
 
     def cluster_submit_env(self) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_fanout.submit import spark_home
+from airflow_fanout.spark_install import spark_home
 
 
 def free_port() -> int:
