@@ -12,7 +12,7 @@ export FANOUT_DELTA_JARS_DIR := $(IVY)/jars
 export FANOUT_S3A_JARS_DIR := $(IVY)/s3a/jars
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup demo demo-clean test lint typecheck unit soak bench bench-quick clean
+.PHONY: setup demo demo-clean test lint typecheck unit matrix soak bench bench-quick clean
 
 setup: $(STAMP) $(JARS) $(CHROMIUM)
 
@@ -54,6 +54,16 @@ test: setup lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+# The install matrix (tests/matrix/): the built wheel in a fresh virtualenv per Python 3.10-3.13 x
+# Airflow 3.2.2 (the oldest declared) and 3.3.2 (the newest), with Airflow's constraints for that
+# Python; the Airflow side alone, a DAG run submitting to a Spark elsewhere, then the [spark] extra,
+# the unit tests and a DAG run on the cell's own Spark. About 35 minutes on 2 cores; writes
+# docs/install-matrix.md. `make test` runs two cells of it (oldest and newest, Airflow side).
+MATRIX_PYTHONS ?= 3.10,3.11,3.12,3.13
+MATRIX_AIRFLOWS ?= 3.2.2,3.3.2
+matrix: setup
+	$(BIN)/python -m tests.matrix --python $(MATRIX_PYTHONS) --airflow $(MATRIX_AIRFLOWS)
+
 # 200 random SIGKILLs of the driver, then a comparison with a clean run (about an hour on 2 cores).
 SOAK_KILLS ?= 200
 SOAK_S3_KILLS ?= 40
@@ -70,4 +80,4 @@ bench-quick: setup
 	$(BIN)/python -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) $(IVY) .demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(IVY) .demo .matrix .mypy_cache .ruff_cache .pytest_cache
