@@ -304,6 +304,15 @@ def test_dockerfile_inputs_exist_and_jars_are_fetched_at_build() -> None:
     pinned = re.search(r"^apache-airflow==(\S+)$", (root / "constraints.txt").read_text(), flags=re.M)
     assert pinned is not None
     assert f"ARG AIRFLOW_VERSION={pinned.group(1)}" in text  # the base image matches the pinned Airflow
+    # an ARG before FROM is out of scope after it: each one the steps use is declared again
+    stages = text.split("\nFROM ", 1)
+    for name in set(re.findall(r"\$\{(\w+)\}", stages[1])) & set(re.findall(r"^ARG (\w+)", stages[0], flags=re.M)):
+        assert re.search(rf"^ARG {name}$", stages[1], flags=re.M), f"{name} is empty after FROM"
+    # every pip install names the image's Airflow (Airflow's rule for extending its image), and
+    # the Spark side comes with the [spark] extra at the pyspark-client's version
+    installs = re.findall(r"pip install [^&]*", text)
+    assert installs and all('"apache-airflow==${AIRFLOW_VERSION}"' in line for line in installs)
+    assert any("/opt/airflow-fanout[spark]" in line and '"pyspark==${CLIENT}"' in line for line in installs)
 
 
 def test_s3a_jars_are_resolved_at_build_and_found_at_run() -> None:
