@@ -63,8 +63,15 @@ def _schema_issues(doc: Mapping[str, Any]) -> list[SpecIssue]:
             # (the alternative of the same JSON type as the value, e.g. the list or the object).
             error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator not in ("type", "const")))
         path = list(error.absolute_path)
-        issues.append(SpecIssue(json_path(path), _schema_message(error)))
+        issues.append(SpecIssue(json_path(path), _shortened(_schema_message(error))))
     return sorted(issues, key=lambda i: (i.path, i.message))
+
+
+def _shortened(message: str, limit: int = 240) -> str:
+    """A message quoting a huge value keeps its start and its end (what the value should be)."""
+    if len(message) <= limit:
+        return message
+    return f"{message[: limit // 2]} ... {message[-(limit // 2) :]} ({len(message)} characters)"
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
