@@ -67,10 +67,18 @@ def render(results: list[dict[str, Any]], wheel: str) -> str:
         f"`{wheel}` installed into a fresh virtualenv per cell with Airflow's constraints for that Python, on",
         f"{time.strftime('%Y-%m-%d')} (2 cores). Steps: tests/matrix/cell.py. Constraints: tests/matrix/constraints/",
         "(stand-ins built with pip where GitHub is unreachable: see tests/matrix/constraints.py).",
+        "`make test` runs two cells on the Airflow side at every change (Python 3.10 with Airflow 3.2.2,",
+        "Python 3.13 with Airflow 3.3.2: tests/matrix/test_install.py); this table is `make matrix`.",
+        "",
+        "Every cell: the wheel with Airflow's constraints (no pyspark comes with it), and in a second",
+        'venv Airflow alone then a plain `pip install` of the wheel ("moved": what pip changed of',
+        "Airflow's pins); every module imports; `airflow providers list`; `airflow-fanout validate`; the",
+        "medallion DAG with no Spark (fails saying what to install), then submitting to a Spark elsewhere",
+        "(SPARK_HOME); then the `spark` extra, the unit tests on that Python, and the DAG on its own Spark.",
         "",
         "| Python | Airflow | result | pyspark-client (Airflow side) | pyspark / delta-spark ([spark]) "
-        "| unit tests | minutes |",
-        "|---|---|---|---|---|---|---|",
+        "| unit tests | moved by a plain install | minutes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         steps = r.get("steps", {})
@@ -79,9 +87,10 @@ def render(results: list[dict[str, Any]], wheel: str) -> str:
         units = steps.get("unit_tests", {}).get("summary", "-")
         result = "pass" if r["ok"] else f"FAIL: {str(r.get('error', ''))[:80]}"
         spark = f"{extra.get('pyspark')} / {extra.get('delta-spark')}" if extra else "-"
+        moved = ", ".join(f"{k} {v}" for k, v in steps.get("wheel_after_airflow", {}).get("moved", {}).items())
         lines.append(
             f"| {r['python']} | {r['airflow']} | {result} | {side.get('pyspark-client', '-')} | {spark} | {units} "
-            f"| {r['seconds'] / 60:.1f} |"
+            f"| {moved or '-'} | {r['seconds'] / 60:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

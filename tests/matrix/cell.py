@@ -6,6 +6,8 @@ The steps (``CellRun``), each checked on what it produced:
 1. ``airflow_side``: ``pip install apache-airflow==A <the built wheel> --constraint <Airflow's
    constraints for that Python>``; no pyspark distribution may come with it (only the apache-spark
    provider's pyspark-client).
+   ``wheel_after_airflow``: the other common way, in a second venv: Airflow alone with its
+   constraints, then a plain ``pip install <wheel>`` (Airflow must not move; ``pip check``).
 2. ``imports``: every module of the package imports (the driver's only after step 6: they need
    pyspark); ``provider_and_cli``: ``airflow providers list`` names the provider at the wheel's
    version, ``airflow-fanout validate`` accepts the medallion spec and names the bad field of a
@@ -114,15 +116,16 @@ class CellRun:
         env["FANOUT_LAKE"] = str(self.root / "lake")
         return {**env, **extra}
 
-    def run(self, *cmd: str, env: dict[str, str] | None = None, timeout: float = 900, both: bool = False) -> str:
+    def run(self, *cmd: str, env: dict[str, str] | None = None, cwd: Path | None = None, both: bool = False) -> str:
         """Run ``cmd`` (logged to cell.log); its stdout (``both``: and stderr), or ``CellFailure``."""
         done = subprocess.run(
-            list(cmd), env=env or self.env(), capture_output=True, text=True, timeout=timeout, cwd=self.root
+            list(cmd), env=env or self.env(), capture_output=True, text=True, timeout=1200, cwd=cwd or self.root
         )
         with self.log.open("a", encoding="utf-8") as log:
             log.write(f"$ {' '.join(cmd)}\n{done.stdout}{done.stderr}[exit {done.returncode}]\n")
         if done.returncode != 0:
-            raise CellFailure(f"{self.cell.name}: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stderr[-3000:]}")
+            printed = (done.stdout + done.stderr)[-3000:]
+            raise CellFailure(f"{self.cell.name}: `{' '.join(cmd)}` exited {done.returncode}:\n{printed}")
         return done.stdout + done.stderr if both else done.stdout
 
     def python(self, code: str, env: dict[str, str] | None = None) -> Any:
@@ -166,6 +169,30 @@ class CellRun:
         if found["pyspark"] or found["delta-spark"]:
             raise CellFailure(f"{self.cell.name}: the Airflow side pulled in Spark: {found}")
         return {"constraints": constraints.name, "stand_in": "STAND-IN" in constraints.read_text()[:200], **found}
+
+    def wheel_after_airflow(self) -> dict[str, Any]:
+        """The other common way, in a second venv: Airflow alone with its constraints, then a plain
+        ``pip install <wheel>``. Airflow must not move, ``pip check`` must pass and the provider
+        must register; what else moved (constraints not applied to the second step) is reported."""
+        constraints = airflow_constraints(self.cell.airflow, self.cell.python, self.exe)
+        venv = self.root / "venv-plain"
+        self.run(self.exe, "-m", "venv", str(venv), env=self.env())
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+        self.run(*pip, "install", "-q", "--upgrade", "pip")
+        self.run(*pip, "install", "-q", f"apache-airflow=={self.cell.airflow}", "--constraint", str(constraints))
+        freeze = [*pip, "list", "--format", "json"]
+        before = {d["name"].lower(): d["version"] for d in json.loads(self.run(*freeze))}
+        self.run(*pip, "install", "-q", str(self.wheel))
+        after = {d["name"].lower(): d["version"] for d in json.loads(self.run(*freeze))}
+        self.run(*pip, "check")
+        moved = {name: f"{before[name]} -> {after.get(name)}" for name in before if after.get(name) != before[name]}
+        if "apache-airflow" in moved or "apache-airflow-core" in moved:
+            raise CellFailure(f"{self.cell.name}: installing the wheel moved Airflow: {moved}")
+        listed = self.run(str(venv / "bin" / "airflow"), "providers", "list", env=self.env(PATH=str(venv / "bin")))
+        if "airflow-fanout" not in listed:
+            raise CellFailure(f"{self.cell.name}: plain install: providers list lacks airflow-fanout")
+        shutil.rmtree(venv)
+        return {"moved": moved, "added": len(set(after) - set(before))}
 
     def imports(self, *, with_driver: bool) -> dict[str, Any]:
         code = (
@@ -281,26 +308,12 @@ class CellRun:
             encoding="utf-8",
         )
         self.pip("install", "-q", "pytest", "pytest-timeout", "pyyaml", "psutil")
-        out = self._pytest(src)
+        jars = self.env(FANOUT_DELTA_JARS_DIR=str(ROOT / ".ivy" / "jars"))
+        out = self.run(str(self.bin / "python"), "-m", "pytest", "tests/unit", env=jars, cwd=src)
         summary = out.strip().splitlines()[-1]
         if " passed" not in summary or "failed" in summary or "error" in summary:
             raise CellFailure(f"{self.cell.name}: unit tests: {summary}")
         return {"summary": summary}
-
-    def _pytest(self, src: Path) -> str:
-        done = subprocess.run(
-            [str(self.bin / "python"), "-m", "pytest", "tests/unit"],
-            env=self.env(FANOUT_DELTA_JARS_DIR=str(ROOT / ".ivy" / "jars")),
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            cwd=src,
-        )
-        with self.log.open("a", encoding="utf-8") as log:
-            log.write(f"$ pytest tests/unit\n{done.stdout}{done.stderr}[exit {done.returncode}]\n")
-        if done.returncode != 0:
-            raise CellFailure(f"{self.cell.name}: unit tests exited {done.returncode}:\n{done.stdout[-3000:]}")
-        return done.stdout
 
 
 def run_cell(cell: Cell, root: Path, wheel: Path, *, spark: bool, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -310,6 +323,7 @@ def run_cell(cell: Cell, root: Path, wheel: Path, *, spark: bool, say: Callable[
     run = CellRun(cell, root, wheel, say)
     repo_jars = str(ROOT / ".ivy" / "jars")
     run.step("airflow_side", run.airflow_side)
+    run.step("wheel_after_airflow", run.wheel_after_airflow)
     run.step("imports", lambda: run.imports(with_driver=False))
     run.step("provider_and_cli", run.provider_and_cli)
     run.step("spark_lookup", run.spark_lookup)

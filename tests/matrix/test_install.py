@@ -46,7 +46,7 @@ def test_wheel_and_sdist_are_release_ready(dists: tuple[Path, Path]) -> None:
     core = [r for r in requires if "extra ==" not in r]
     spark = [r for r in requires if 'extra == "spark"' in r]
     assert not [r for r in core if r.startswith(("pyspark", "delta-spark", "pandas"))], core
-    assert sorted(r.split("<")[0].split(">")[0] for r in spark) == ["delta-spark", "pyspark"]
+    assert sorted(r.split("<")[0].split(">")[0] for r in spark) == ["delta-spark", "pyspark", "pyspark-client"]
     assert all("==" not in r for r in core), "pins belong in constraints files"
     assert "apache_airflow_provider" in entry_points and "get_provider_info" in entry_points
     for shipped in ("airflow_fanout/spec/schema.json", "airflow_fanout/driver/main.py", "airflow_fanout/py.typed"):
@@ -73,6 +73,7 @@ def test_the_wheel_installs_into_airflow_and_runs_the_medallion_dag(
     steps = result["steps"]
     assert steps["airflow_side"]["pyspark"] is None and steps["airflow_side"]["pyspark-client"]
     assert steps["provider_and_cli"]["provider"] == __version__
+    assert "apache-airflow" not in steps["wheel_after_airflow"]["moved"]
     assert steps["dag_without_spark"]["write_day"] == "failed"
     assert steps["dag_remote_spark"]["bronze"] == 80
     assert steps["dag_remote_spark"]["read_gold"]["events"] == steps["dag_remote_spark"]["silver"]
