@@ -57,7 +57,7 @@ unit: $(STAMP)
 # The install matrix (tests/matrix/): the built wheel in a fresh virtualenv per Python 3.10-3.13 x
 # Airflow 3.2.2 (the oldest declared) and 3.3.2 (the newest), with Airflow's constraints for that
 # Python; the Airflow side alone, a DAG run submitting to a Spark elsewhere, then the [spark] extra,
-# the unit tests and a DAG run on the cell's own Spark. About 35 minutes on 2 cores; writes
+# the unit tests and a DAG run on the cell's own Spark. About 20 minutes on 2 cores; writes
 # docs/install-matrix.md. `make test` runs two cells of it (oldest and newest, Airflow side).
 MATRIX_PYTHONS ?= 3.10,3.11,3.12,3.13
 MATRIX_AIRFLOWS ?= 3.2.2,3.3.2
