@@ -316,14 +316,18 @@ class CellRun:
         return {"summary": summary}
 
 
-def run_cell(cell: Cell, root: Path, wheel: Path, *, spark: bool, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """All the steps of ``cell``; returns what each measured (raises ``CellFailure``)."""
+def run_cell(
+    cell: Cell, root: Path, wheel: Path, *, spark: bool, plain_install: bool = True, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """All the steps of ``cell`` (``plain_install``: with ``wheel_after_airflow``); returns what
+    each measured (raises ``CellFailure``)."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     run = CellRun(cell, root, wheel, say)
     repo_jars = str(ROOT / ".ivy" / "jars")
     run.step("airflow_side", run.airflow_side)
-    run.step("wheel_after_airflow", run.wheel_after_airflow)
+    if plain_install:
+        run.step("wheel_after_airflow", run.wheel_after_airflow)
     run.step("imports", lambda: run.imports(with_driver=False))
     run.step("provider_and_cli", run.provider_and_cli)
     run.step("spark_lookup", run.spark_lookup)
