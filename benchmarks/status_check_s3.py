@@ -70,6 +70,8 @@ from benchmarks.status_check import (
     files_label,
     log,
     parse_files,
+    save_figure,
+    sensor_targets,
     tree_size,
 )
 from tests.s3.server import S3Server, weed_binary
@@ -312,32 +314,15 @@ def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if at == TARGET_AT
         else {"note": f"the targets are set at {TARGET_AT[0]:,} commits / {TARGET_AT[1]:,} files: not measured"}
     )
-    out: list[dict[str, Any]] = [
-        {
-            "target": f"sensor path < {TARGET_PER_TABLE_MS:g} ms per table on S3",
-            "commits": top["commits"],
-            "data_files": top["data_files"],
-            "value_ms": top["per_table_ms"]["median"],
-            "value_ms_min": top["per_table_ms"]["min"],
-            "met": top["per_table_ms"]["median"] < TARGET_PER_TABLE_MS,
-            **note,
-        }
-    ]
-    if deltalake is not None:
-        speedup = deltalake["per_table_ms"]["median"] / top["per_table_ms"]["median"]
-        speedup_min = deltalake["per_table_ms"]["min"] / top["per_table_ms"]["min"]
-        out.append(
-            {
-                "target": f"sensor path >= {TARGET_SPEEDUP:g}x faster than deltalake on S3",
-                "commits": top["commits"],
-                "data_files": top["data_files"],
-                "speedup": round(speedup, 1),
-                "speedup_of_mins": round(speedup_min, 1),
-                "met": speedup >= TARGET_SPEEDUP,
-                **note,
-            }
-        )
-    return out
+    return sensor_targets(
+        top,
+        deltalake,
+        per_table_ms=TARGET_PER_TABLE_MS,
+        speedup=TARGET_SPEEDUP,
+        speedup_key="per_table_ms",
+        where=" on S3",
+        extra=note,
+    )
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
@@ -380,15 +365,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_title("one small file per commit" if variant == "few" else f"{variant} data files")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("one table's txn check, ms (log)")
-    handles: dict[str, Any] = {}
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Workload B on S3 (SeaweedFS on loopback) vs local disk: one table's check (grey dots: min)")
-    fig.tight_layout(rect=(0, 0.05 * ((len(handles) + 2) // 3), 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    title = "Workload B on S3 (SeaweedFS on loopback) vs local disk: one table's check (grey dots: min)"
+    save_figure(fig, axes[0], title, path)
 
 
 # --------------------------------------------------------------------------------------------
