@@ -20,7 +20,6 @@ from airflow_fanout.delta_packages import (
     delta_python_jar,
     delta_spark_confs,
     hadoop_aws_coordinate,
-    local_delta_jars,
 )
 from airflow_fanout.logs import DriverLine, LineReader
 from airflow_fanout.spark_install import spark_home
@@ -246,12 +245,14 @@ def driver_submission(
         shipped = [f for f in str(chosen.get("files") or "").split(",") if f]
         chosen["files"] = ",".join([*shipped, spec_path])
         spec_arg = Path(spec_path).name
-    delta_python = delta_python_jar(local_delta_jars()) if delta else None
-    if delta_python:  # no delta-spark wheel here: Delta's Python API comes from its jar
+    run = run_confs(master, delta=delta, extra=confs, spark_log=spark_log, s3a=s3a)
+    # no delta-spark wheel here: Delta's Python API comes from the jar the run is given
+    delta_python = delta_python_jar(run.get("spark.jars", "").split(",")) if delta else None
+    if delta_python:
         py_files = ",".join(p for p in (py_files, delta_python) if p)
     return DriverSubmission(
         master=master,
-        confs=run_confs(master, delta=delta, extra=confs, spark_log=spark_log, s3a=s3a),
+        confs=run,
         application=driver_script(),
         application_args=driver_args(spec_arg, params, report),
         name=app_name,
