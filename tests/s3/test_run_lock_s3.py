@@ -22,21 +22,26 @@ def lease(server: S3Server, url: str, lease_s: float) -> ObjectRunLock:
     return ObjectRunLock(where, "app shop", server.storage_options, lease_s=lease_s)
 
 
+#: The lease the test holds: long enough that one slow PUT under a loaded suite (2 s seen with
+#: 1.5 s leases) does not let it expire before the holder's next renewal (every LEASE_S / 3).
+LEASE_S = 5.0
+
+
 def test_a_lease_is_kept_while_renewed_and_taken_over_once_expired(s3_server: S3Server, s3_bucket: str) -> None:
     url = f"{s3_bucket}/cp/_fanout/locks/stream.lock"
-    holder = lease(s3_server, url, lease_s=1.5)
+    holder = lease(s3_server, url, lease_s=LEASE_S)
     holder.acquire()
     with pytest.raises(ConcurrentRunError, match=r"another run of app shop is in progress: pid \d+ on host"):
-        lease(s3_server, url, 1.5).acquire()
-    time.sleep(2.5)  # longer than the lease: the holder's renewals keep it
+        lease(s3_server, url, LEASE_S).acquire()
+    time.sleep(LEASE_S + 1)  # longer than the lease: the holder's renewals keep it
     with pytest.raises(ConcurrentRunError, match="lease ends in"):
-        lease(s3_server, url, 1.5).acquire()
+        lease(s3_server, url, LEASE_S).acquire()
 
     # The holder dies (SIGKILL: it stops renewing and never releases); two runs start later.
     holder._stop.set()
     assert holder._renewer is not None
     holder._renewer.join()
-    time.sleep(1.6)
+    time.sleep(LEASE_S + 0.1)
     takers = [lease(s3_server, url, 30) for _ in range(2)]
     outcomes: list[str] = []
 
