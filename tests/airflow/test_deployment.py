@@ -117,10 +117,19 @@ def look_at_the_fanout_tab(airflow: Deployment, lake: Path, versions: dict[str, 
     with browser() as chromium:
         page = chromium.new_page(viewport={"width": 1500, "height": 1100})  # type: ignore[attr-defined]
         page.goto(f"{airflow.api.base}/dags/fanout_streaming_available_now/plugin/fanout-dag", wait_until="networkidle")
-        frame = next(f for f in page.frames if "/fanout/?dag_id=fanout_streaming_available_now" in f.url)
+        # The React app adds the tab's iframe after it has fetched the plugins, which can come after
+        # "networkidle" on a loaded machine: wait for the element, not for the network.
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            tab = "iframe[src*='fanout/?dag_id=fanout_streaming_available_now']"
+            iframe = page.wait_for_selector(tab, timeout=60_000)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "fanout-dag-tab-missing.png"), full_page=True)
+            raise
+        frame = iframe.content_frame()
+        assert frame is not None
         task = frame.locator("section.task[data-task='fan_out']")
         task.wait_for(timeout=30_000)
-        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "fanout-dag-tab.png"), full_page=True)
         for name, path in paths(lake).items():
             row = task.locator(f"tr[data-sink='{name}']")
