@@ -21,12 +21,12 @@ import io
 import json
 import os
 import re
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from airflow_fanout.storage import object_path, object_store
 
@@ -36,6 +36,9 @@ _MULTI = re.compile(r"^(\d{20})\.checkpoint\.(\d{10})\.(\d{10})\.parquet$")
 _TXN_LINE = re.compile(rb'^\s*\{\s*"txn"\s*:')
 _COMMIT_INFO_LINE = re.compile(rb'^\s*\{\s*"commitInfo"\s*:')
 _V2 = re.compile(r"^(\d{20})\.checkpoint\.[0-9a-fA-F-]{36}\.(parquet|json)$")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class NotADeltaTableError(Exception):
@@ -76,6 +79,26 @@ class LogFolder(Protocol):
     def parquet(self, name: str) -> Any:
         """A file-like object pyarrow can read ranges of."""
 
+    @property
+    def reads(self) -> Executor:
+        """Where the folder's reads run: in the caller's thread for a local disk, on a shared
+        thread pool for an object store (each read is a round trip, so they overlap)."""
+
+
+class _InCallerThread(Executor):
+    """An executor that runs each call at once, in the caller's thread (a local disk's reads)."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        done: Future[_T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the caller through result(), as a pool would
+            done.set_exception(error)
+        return done
+
+
+_IN_CALLER_THREAD = _InCallerThread()
+
 
 @dataclass(frozen=True)
 class LocalLogFolder:
@@ -97,6 +120,10 @@ class LocalLogFolder:
 
     def parquet(self, name: str) -> Any:
         return self.root / "_delta_log" / name
+
+    @property
+    def reads(self) -> Executor:
+        return _IN_CALLER_THREAD
 
 
 @dataclass(frozen=True)
@@ -135,6 +162,10 @@ class ObjectLogFolder:
 
     def parquet(self, name: str) -> Any:
         return _RangeFile(self.store, self.prefix + name, self.sizes.get(name))
+
+    @property
+    def reads(self) -> Executor:
+        return _pool()
 
 
 class _RangeFile(io.RawIOBase):
@@ -203,7 +234,25 @@ def log_folder(table: str, storage_options: Mapping[str, str] | None = None) -> 
 def read_txn_log(table: str, storage_options: Mapping[str, str] | None = None) -> TxnLog | None:
     """The txn state of the Delta table at ``table``; None when there is no table there (yet).
     Raises ``NotADeltaTableError`` for a non-empty folder that has no ``_delta_log``."""
-    folder = log_folder(table, storage_options)
+    return _read_log(log_folder(table, storage_options)).state
+
+
+@dataclass(frozen=True)
+class _LogRead:
+    """What reading a log's txn state saw, for a caller that goes on reading the same log."""
+
+    state: TxnLog | None
+    #: the listing read: the whole log, or (``whole`` False) the names from the hinted checkpoint on
+    names: list[str]
+    whole: bool
+    #: the commits read (those after the checkpoint), by version
+    bodies: dict[int, bytes]
+    #: the newest checkpoint's version and txn state, if the log has one
+    checkpoint_version: int | None = None
+    checkpoint_txns: Mapping[str, int] = field(default_factory=dict)
+
+
+def _read_log(folder: LogFolder) -> _LogRead:
     hint = _checkpoint_hint(folder)
     names: list[str] | None = None
     checkpoint_version: int | None = None
@@ -217,36 +266,33 @@ def read_txn_log(table: str, storage_options: Mapping[str, str] | None = None) -
             checkpoint_version, parts = _latest_checkpoint(recent)
             if checkpoint_version is not None:
                 names = recent
+    whole = names is None
     if names is None:
         names = folder.names()
         if names is None:
-            return None
+            return _LogRead(None, [], True, {})
         checkpoint_version, parts = _latest_checkpoint(names)
     commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
     if not commits and checkpoint_version is None:
-        return None
+        return _LogRead(None, names, whole, {})
     txns: dict[str, int] = {}
     start = checkpoint_version if checkpoint_version is not None else -1
-    later = [f"{v:020d}.json" for v in commits if v > start]
-    if isinstance(folder, ObjectLogFolder):
-        # Each read is a round trip: the checkpoint and every later commit are fetched at once,
-        # then applied in order (checkpoint first, commits by version).
-        pool = _pool()
-        checkpoint_txns = pool.submit(_checkpoint_txns, folder, parts) if checkpoint_version is not None else None
-        bodies = list(pool.map(folder.read, later))
-        if checkpoint_txns is not None:
-            txns.update(checkpoint_txns.result())
-    else:
-        if checkpoint_version is not None:
-            txns.update(_checkpoint_txns(folder, parts))
-        bodies = [folder.read(name) for name in later]
+    later = [v for v in commits if v > start]
+    # In an object store each read is a round trip: the checkpoint and every later commit are
+    # fetched at once, then applied in order (checkpoint first, commits by version).
+    checkpoint_read = folder.reads.submit(_checkpoint_txns, folder, parts) if checkpoint_version is not None else None
+    bodies = dict(zip(later, folder.reads.map(folder.read, [f"{v:020d}.json" for v in later]), strict=True))
+    checkpoint_txns = checkpoint_read.result() if checkpoint_read is not None else {}
+    txns.update(checkpoint_txns)
     last_ms = None
-    for body in bodies:
-        last_ms = _apply_commit(body, txns) or last_ms
+    for version in later:
+        last_ms = _apply_commit(bodies[version], txns) or last_ms
     latest = max([*commits, start])
     if last_ms is None and commits:
-        last_ms = _apply_commit(folder.read(f"{commits[-1]:020d}.json"), {})
-    return TxnLog(version=latest, txn_versions=txns, last_commit_ms=last_ms)
+        bodies[commits[-1]] = folder.read(f"{commits[-1]:020d}.json")
+        last_ms = _apply_commit(bodies[commits[-1]], {})
+    state = TxnLog(version=latest, txn_versions=txns, last_commit_ms=last_ms)
+    return _LogRead(state, names, whole, bodies, checkpoint_version, checkpoint_txns)
 
 
 def _checkpoint_hint(folder: LogFolder) -> int | None:
@@ -326,24 +372,46 @@ def first_commit_at_least(
     """The first commit of the table at ``table`` whose txn version for ``app_id`` is at least
     ``version``: the commit that wrote a batch (or slice run) ``version``. None while the table
     has none. Commits are read newest first, only their txn lines; where older commits were
-    cleaned up, the oldest one left is returned."""
-    state = read_txn_log(table, storage_options)
+    cleaned up, the oldest one left is returned.
+
+    The walk starts from what reading the txn state already listed and read (the commits since
+    the checkpoint) and stops at the checkpoint when its txn state is below ``version``: the log
+    is listed again, whole, only when the commit sought is older than the checkpoint."""
+    folder = log_folder(table, storage_options)
+    read = _read_log(folder)
+    state = read.state
     recorded = state.txn_version(app_id) if state is not None else None
     if state is None or recorded is None or recorded < version:
         return None
-    folder = log_folder(table, storage_options)
-    names = folder.names() or []
-    commits = sorted((int(m.group(1)) for n in names if (m := _COMMIT.match(n))), reverse=True)
     found = state.version
-    for commit in commits:
-        txns: dict[str, int] = {}
-        try:
-            _apply_commit(folder.read(f"{commit:020d}.json"), txns)
-        except Exception:  # cleaned up meanwhile (FileNotFoundError, obstore's NotFoundError)
-            break
-        seen = txns.get(app_id)
-        if seen is not None and seen < version:
-            break
-        if seen is not None:
-            found = commit
-    return found
+    listed = read.names
+    whole = read.whole
+    newest_unwalked: int | None = None  # walk every listed commit first
+    while True:
+        commits = sorted((int(m.group(1)) for n in listed if (m := _COMMIT.match(n))), reverse=True)
+        if newest_unwalked is not None:
+            commits = [c for c in commits if c <= newest_unwalked]
+        for commit in commits:
+            if read.checkpoint_version is not None and commit <= read.checkpoint_version:
+                held = read.checkpoint_txns.get(app_id)
+                if held is None or held < version:
+                    return found  # below the version as of the checkpoint: written after it
+            body = read.bodies.get(commit)
+            if body is None:
+                try:
+                    body = folder.read(f"{commit:020d}.json")
+                except Exception:  # cleaned up meanwhile (FileNotFoundError, obstore's NotFoundError)
+                    return found
+            txns: dict[str, int] = {}
+            _apply_commit(body, txns)
+            seen = txns.get(app_id)
+            if seen is not None and seen < version:
+                return found
+            if seen is not None:
+                found = commit
+        if whole:
+            return found
+        # The listing began at the hinted checkpoint and every commit since holds the version:
+        # the commits before them, from a listing of the whole log.
+        newest_unwalked = (min(commits) if commits else state.version + 1) - 1
+        listed, whole = folder.names() or [], True
