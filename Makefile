@@ -72,7 +72,7 @@ soak: setup
 	FANOUT_S3_KILLS=$(SOAK_S3_KILLS) $(BIN)/pytest -s tests/s3/test_kill_loop_s3.py
 
 # Benchmarks (benchmarks/, BENCHMARKS.md): every contender on the same data in one run; nothing
-# else should run on the machine meanwhile. bench-quick: small sizes, about 6 minutes.
+# else should run on the machine meanwhile. bench-quick: small sizes, about 4 minutes.
 bench: setup
 	$(BIN)/python -m benchmarks
 
