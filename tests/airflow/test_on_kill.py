@@ -141,7 +141,7 @@ def test_killed_task_retried_matches_a_clean_run(tmp_path: Path, monkeypatch: py
 
     shutil.copytree(killed / "landing", clean / "landing", copy_function=shutil.copy2)
     (clean / "spec.json").write_text(json.dumps(kill_spec(clean, one_batch=True)))
-    assert run_to_completion(clean / "spec.json", clean / "report.json") == 0
+    assert run_to_completion(clean / "spec.json", clean / "report.json").proc.returncode == 0
     result = KillLoopResult()
     compare_tables(killed, clean, result)
     assert result.mismatches == []
