@@ -21,7 +21,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -272,7 +272,7 @@ def _read_log(folder: LogFolder) -> _LogRead:
         if names is None:
             return _LogRead(None, [], True, {})
         checkpoint_version, parts = _latest_checkpoint(names)
-    commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
+    commits = _commit_versions(names)
     if not commits and checkpoint_version is None:
         return _LogRead(None, names, whole, {})
     txns: dict[str, int] = {}
@@ -384,34 +384,39 @@ def first_commit_at_least(
     if state is None or recorded is None or recorded < version:
         return None
     found = state.version
-    listed = read.names
-    whole = read.whole
-    newest_unwalked: int | None = None  # walk every listed commit first
-    while True:
-        commits = sorted((int(m.group(1)) for n in listed if (m := _COMMIT.match(n))), reverse=True)
-        if newest_unwalked is not None:
-            commits = [c for c in commits if c <= newest_unwalked]
-        for commit in commits:
-            if read.checkpoint_version is not None and commit <= read.checkpoint_version:
-                held = read.checkpoint_txns.get(app_id)
-                if held is None or held < version:
-                    return found  # below the version as of the checkpoint: written after it
-            body = read.bodies.get(commit)
-            if body is None:
-                try:
-                    body = folder.read(f"{commit:020d}.json")
-                except Exception:  # cleaned up meanwhile (FileNotFoundError, obstore's NotFoundError)
-                    return found
-            txns: dict[str, int] = {}
-            _apply_commit(body, txns)
-            seen = txns.get(app_id)
-            if seen is not None and seen < version:
+    for commit in _commits_newest_first(folder, read):
+        if read.checkpoint_version is not None and commit <= read.checkpoint_version:
+            held = read.checkpoint_txns.get(app_id)
+            if held is None or held < version:
+                return found  # below the version as of the checkpoint: written after it
+        body = read.bodies.get(commit)
+        if body is None:
+            try:
+                body = folder.read(f"{commit:020d}.json")
+            except Exception:  # cleaned up meanwhile (FileNotFoundError, obstore's NotFoundError)
                 return found
-            if seen is not None:
-                found = commit
-        if whole:
+        txns: dict[str, int] = {}
+        _apply_commit(body, txns)
+        seen = txns.get(app_id)
+        if seen is not None and seen < version:
             return found
-        # The listing began at the hinted checkpoint and every commit since holds the version:
-        # the commits before them, from a listing of the whole log.
-        newest_unwalked = (min(commits) if commits else state.version + 1) - 1
-        listed, whole = folder.names() or [], True
+        if seen is not None:
+            found = commit
+    return found
+
+
+def _commits_newest_first(folder: LogFolder, read: _LogRead) -> Iterator[int]:
+    """The log's commit versions, newest first: those ``read`` listed, then, when its listing
+    began at the hinted checkpoint and the caller walks on, the older ones from a listing of the
+    whole log (made only then)."""
+    listed = _commit_versions(read.names)
+    yield from reversed(listed)
+    if read.whole:
+        return
+    oldest_listed = listed[0] if listed else (read.state.version + 1 if read.state is not None else 0)
+    yield from reversed([v for v in _commit_versions(folder.names() or []) if v < oldest_listed])
+
+
+def _commit_versions(names: Iterable[str]) -> list[int]:
+    """The versions of the JSON commits among a log's file ``names``, ascending."""
+    return sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
