@@ -40,8 +40,13 @@ LOCAL_DEFAULT_CONFS = {
 }
 _LOCAL_MASTER = re.compile(r"^local(?:\[(\d+|\*)(?:,\d+)?\])?$")
 #: for a driver JVM that lives seconds to a minute on few cores (tests, benchmarks), not a default:
-#: C1 only, so C2 compiler threads do not compete with the work, and the serial GC for a small heap
-SHORT_RUN_JVM_CONFS = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+#: C1 only, so C2 compiler threads do not compete with the work, and the serial GC for a small heap.
+#: C1-only mode shrinks the code cache to 48 MB (tiered: 240 MB), which a longer run with Delta and
+#: S3A fills: "VirtualMachineError: Out of space in CodeCache for adapters" in a task, and Spark's
+#: uncaught-exception handler ends the JVM. The code cache keeps the tiered size.
+SHORT_RUN_JVM_CONFS = {
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
+}
 #: Spark's own log level in driver runs (``spark_log_level`` of the hook and operators, ``--spark-log-level``
 #: of the CLI), else this environment variable, else ``WARN``: Spark's INFO lines are most of a
 #: task log and hide the driver's own.

@@ -48,8 +48,6 @@ from airflow_fanout.sample_data import EVENT_SCHEMA, generate_events
 from airflow_fanout.submit import SHORT_RUN_JVM_CONFS, submit_command, submit_env
 
 ROWS_PER_BATCH = 120
-#: uninterrupted runs tried after the kills before the loop reports a failure
-FINAL_RUNS = 3
 APP_ID = "killloop"
 #: arrival order of a row: landing file number * SEQ_PER_FILE + line number
 SEQ_PER_FILE = 100_000
@@ -244,8 +242,6 @@ class KillLoopResult:
     #: "after kills" / "clean run" -> micro-batches the query ran (after kills: one per file, or
     #: fewer when a restarted batch took two files; the clean run: one)
     batches_per_run: dict[str, int] = field(default_factory=dict)
-    #: final runs that failed before one finished: their first error lines and whole logs
-    final_run_failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -253,7 +249,6 @@ class KillLoopResult:
             f"{self.completed_runs} completed run(s), {self.batches_landed} file(s) landed, "
             f"micro-batches {self.batches_per_run}, "
             f"{sum(self.rows_compared.values())} row(s) compared, {len(self.mismatches)} mismatch(es)"
-            + "".join(f"\n  a final run failed first: {failure}" for failure in self.final_run_failures)
         )
 
 
@@ -489,18 +484,13 @@ def kill_loop(
             result.completed_runs += 1
         result.attempts.append(attempt)
         say(f"attempt {number}: {asdict(attempt)}")
-    # The final run, uninterrupted. A run that fails partway (twice in ~15 full suites on a loaded
-    # machine, its JVM gone: py4j "Connection refused") interrupts the job as a kill does, so the
-    # next one must still lose nothing and double nothing: up to three runs, each failure kept in
-    # the result with its log; three failures are a mismatch.
-    for final in range(1, FINAL_RUNS + 1):
-        driver = run_to_completion(spec_path, killed_root / "reports" / f"final-{final}.json", where=where)
-        if driver.proc.returncode == 0:
-            break
-        first = next(iter(driver.error_lines()), driver.lines[-1] if driver.lines else "no output").strip()
-        result.final_run_failures.append(f"exit code {driver.proc.returncode}, {first[:300]} (log {driver.log_path})")
-    else:
-        result.mismatches.append(f"the final run after the kills failed {FINAL_RUNS} times")
+    final = run_to_completion(spec_path, killed_root / "reports" / "final.json", where=where)
+    if final.proc.returncode != 0:
+        first = next(iter(final.error_lines()), "no error line").strip()
+        result.mismatches.append(
+            f"the final run after the kills failed: exit code {final.proc.returncode}, {first[:300]}"
+            f" (log {final.log_path})"
+        )
     # The clean run: the same files (same modification times, so the same batches), no kills.
     shutil.copytree(killed_root / "landing", clean_root / "landing", copy_function=shutil.copy2)
     try:
